@@ -1,0 +1,33 @@
+# pose_lab: `make help` lists the targets.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+LSP ?= $(or $(POSE_LAB_LSP_ROOT),../shared/datasets/lsp)
+ARGS ?=
+
+.PHONY: help setup train evaluate test test-full clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+setup: $(BIN)/python  ## create .venv and install pose_lab (editable) with its test extras
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -e '.[test]'
+
+train:  ## the reference recipe: base model, both phases, standard split (override with ARGS='...')
+	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train model=base phase=both $(ARGS)
+
+evaluate:  ## score a checkpoint: make evaluate CKPT=path/to/best.ckpt
+	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.evaluate ckpt=$(CKPT) $(ARGS)
+
+test:  ## the default test run (no slow tests), < 10 min on 2 CPU cores
+	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pytest -m "not slow and not gpu"
+
+test-full:  ## every test, slow ones included
+	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pytest
+
+clean:  ## remove run outputs (keeps .venv)
+	rm -rf outputs multirun lightning_logs .pytest_cache

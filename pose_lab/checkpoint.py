@@ -1,0 +1,115 @@
+"""Checkpoints that rebuild themselves: the resolved model/codec config travels inside every checkpoint.
+
+A Lightning checkpoint gets a `pose_lab` entry (config + package version) through the `StoreConfig`
+callback; `slim` turns it into an inference-only fp16 file small enough to commit. `load_module` reads
+either, so evaluate/predict need nothing but the path.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+import pose_lab
+from pose_lab.module import PoseLitModule
+
+CONFIG_KEYS = ("model", "codec", "data")
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used: missing, not a pose_lab file, or from an incompatible version."""
+
+
+def checkpoint_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved parts of a run config needed to rebuild the model (data paths left out)."""
+    config = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in CONFIG_KEYS}
+    config["data"] = {"input_size": config["data"]["input_size"]}
+    return config
+
+
+class StoreConfig(L.Callback):
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        checkpoint["pose_lab"] = {"config": self.config, "version": pose_lab.__version__}
+
+
+def _read(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        # Lightning checkpoints hold callback state beyond plain tensors; only load files you trust.
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # noqa: BLE001 - any unpickling failure means the same thing to the user
+        raise CheckpointError(f"cannot read checkpoint {path}: {error}") from error
+    if not isinstance(checkpoint, dict) or "pose_lab" not in checkpoint or "state_dict" not in checkpoint:
+        raise CheckpointError(
+            f"{path} is not a pose_lab checkpoint (no 'pose_lab' config entry); "
+            "use a file written by `python -m pose_lab.train` or `python -m pose_lab.checkpoint`"
+        )
+    major = checkpoint["pose_lab"]["version"].split(".")[0]
+    if major != pose_lab.__version__.split(".")[0]:
+        raise CheckpointError(
+            f"{path} was written by pose_lab {checkpoint['pose_lab']['version']}, "
+            f"incompatible with the installed {pose_lab.__version__}"
+        )
+    return checkpoint
+
+
+def load_module(path: str | Path) -> tuple[PoseLitModule, DictConfig]:
+    """Rebuild the LightningModule of a checkpoint, weights loaded in fp32 and set to eval()."""
+    checkpoint = _read(path)
+    config = OmegaConf.create(checkpoint["pose_lab"]["config"])
+    module: PoseLitModule = instantiate(config.model)
+    state = {name: value.float() if value.is_floating_point() else value
+             for name, value in checkpoint["state_dict"].items()}
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as error:
+        raise CheckpointError(f"weights in {path} do not fit the network its config describes: {error}") from error
+    return module.eval(), config
+
+
+def load_weights(module: PoseLitModule, path: str | Path) -> None:
+    """Initialise `module` from another checkpoint (e.g. the pretrain phase's best) of the same variant."""
+    checkpoint = _read(path)
+    try:
+        module.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"cannot initialise from {path}: it holds a different network (another model variant or "
+            f"input size?): {error}"
+        ) from error
+
+
+def slim(source: str | Path, target: str | Path, metrics: dict[str, Any] | None = None) -> Path:
+    """Write an inference-only fp16 copy of a checkpoint: weights, config, version (and optional metrics)."""
+    checkpoint = _read(source)
+    state = {name: value.half() if value.is_floating_point() else value
+             for name, value in checkpoint["state_dict"].items()}
+    entry = dict(checkpoint["pose_lab"], **({"metrics": metrics} if metrics else {}))
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"pose_lab": entry, "state_dict": state}, target)
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Write an inference-only fp16 copy of a pose_lab checkpoint.")
+    parser.add_argument("source", help="a checkpoint written by pose_lab.train (e.g. .../checkpoints/best.ckpt)")
+    parser.add_argument("target", help="where to write the slim checkpoint (.pt)")
+    args = parser.parse_args()
+    path = slim(args.source, args.target)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Letterbox geometry: place a whole image in a square input without distortion, and map points both ways.
+
+No ground truth is used to place the input (the report resizes whole images; we keep the aspect ratio and
+pad instead of stretching), so the same transform serves training, evaluation and inference. The 2×3
+affine follows OpenCV's convention (pixel centres at integer coordinates): the image's extent
+[-0.5, W-0.5] maps onto the scaled, centred extent inside [-0.5, S-0.5].
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import cv2
+import numpy as np
+import torch
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+
+
+def letterbox_matrix(width: int, height: int, size: int) -> np.ndarray:
+    """(2,3) float64 affine from original pixels to a size×size letterboxed input."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    scale = size / max(width, height)
+    pad_x = (size - width * scale) / 2
+    pad_y = (size - height * scale) / 2
+    return np.array(
+        [[scale, 0.0, pad_x + 0.5 * (scale - 1)], [0.0, scale, pad_y + 0.5 * (scale - 1)]], dtype=np.float64
+    )
+
+
+def invert_affine(matrix: np.ndarray) -> np.ndarray:
+    """Inverse of a (2,3) affine, or of a stack (...,2,3)."""
+    linear = matrix[..., :2]
+    inverse_linear = np.linalg.inv(linear)
+    offset = -np.einsum("...ij,...j->...i", inverse_linear, matrix[..., 2])
+    return np.concatenate([inverse_linear, offset[..., None]], axis=-1)
+
+
+def apply_affine(points: ArrayT, matrix: ArrayT) -> ArrayT:
+    """points (...,K,2) mapped by a (2,3) affine, or per sample by (...,2,3); numpy arrays or torch tensors."""
+    return points @ matrix[..., :2].swapaxes(-1, -2) + matrix[..., None, :, 2]
+
+
+def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """HxWx3 image -> (size×size×3 letterboxed image, (2,3) affine from original to input pixels)."""
+    height, width = image.shape[:2]
+    matrix = letterbox_matrix(width, height, size)
+    warped = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return warped, matrix

@@ -1,0 +1,106 @@
+"""Score a checkpoint: `python -m pose_lab.evaluate ckpt=PATH data.split=standard`.
+
+Prints PCKh@0.5 and PCK@0.2 (per joint and pooled) for the regression output and for the heatmap output
+(argmax with sub-pixel refinement), and writes `metrics.json` plus the predictions as (N,14,3) arrays
+(x, y in original pixels, visibility probability) in image order with the image numbers, so anyone can
+score them independently.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from pose_lab import skeleton
+from pose_lab.checkpoint import load_module
+from pose_lab.metrics import PCK_PROTOCOLS, pck_hits
+from pose_lab.module import OUTPUTS
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@torch.inference_mode()
+def predict_subset(cfg: DictConfig) -> dict[str, Any]:
+    """Run the checkpoint over one subset; returns predictions per output, ground truth and image numbers."""
+    module, ckpt_cfg = load_module(cfg.ckpt)
+    cfg = OmegaConf.merge(cfg, {"codec": ckpt_cfg.codec, "data": {"input_size": ckpt_cfg.data.input_size}})
+    datamodule = instantiate(cfg.data, augment=None)
+    datamodule.setup()
+    device = _device(cfg.device)
+    module.to(device)
+    collected: dict[str, list[torch.Tensor]] = {name: [] for name in (*OUTPUTS, "visibility", "truth", "number")}
+    for batch in tqdm(datamodule.dataloader(cfg.subset), desc=f"evaluate {cfg.subset}", unit="batch"):
+        output = module(batch["image"].to(device))
+        decoded = module.decode(output, batch["to_original"].to(device))
+        for name in OUTPUTS:
+            collected[name].append(decoded[name].cpu())
+        collected["visibility"].append(output.visibility.float().cpu())
+        collected["truth"].append(batch["keypoints"])
+        collected["number"].append(batch["number"])
+    return {name: torch.cat(parts) for name, parts in collected.items()}
+
+
+def score(predicted: torch.Tensor, truth: torch.Tensor) -> dict[str, dict[str, Any]]:
+    """Per-joint and pooled accuracy for every PCK protocol, in percent."""
+    table = {}
+    for protocol, (normaliser, alpha) in PCK_PROTOCOLS.items():
+        hits = pck_hits(predicted, truth, normaliser, alpha).double()
+        table[protocol] = {
+            "mean": 100 * hits.mean().item(),
+            "per_joint": dict(zip(skeleton.JOINT_NAMES, (100 * hits.mean(dim=0)).tolist())),
+        }
+    return table
+
+
+def format_table(scores: dict[str, dict[str, dict[str, Any]]]) -> str:
+    columns = [(output, protocol) for output in scores for protocol in PCK_PROTOCOLS]
+    header = f"{'joint':<16}" + "".join(f"{output[:4] + ' ' + protocol:>18}" for output, protocol in columns)
+    rows = [header, "-" * len(header)]
+    for joint in skeleton.JOINT_NAMES:
+        rows.append(f"{joint:<16}" + "".join(f"{scores[o][p]['per_joint'][joint]:>18.1f}" for o, p in columns))
+    rows.append("-" * len(header))
+    rows.append(f"{'mean':<16}" + "".join(f"{scores[o][p]['mean']:>18.1f}" for o, p in columns))
+    return "\n".join(rows)
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    result = predict_subset(cfg)
+    scores = {output: score(result[output], result["truth"]) for output in OUTPUTS}
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for output in OUTPUTS:
+        array = torch.cat([result[output], result["visibility"]], dim=-1).numpy().astype(np.float32)
+        np.save(out_dir / f"predictions_{output}.npy", array)
+    np.save(out_dir / "image_numbers.npy", result["number"].numpy())
+    summary = {
+        "checkpoint": str(cfg.ckpt),
+        "split": OmegaConf.to_container(cfg.data, resolve=True)["split"],
+        "subset": cfg.subset,
+        "num_images": len(result["number"]),
+        "scores": scores,
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    print(format_table(scores))
+    print(f"\nwrote {out_dir / 'metrics.json'} and predictions_{{{','.join(OUTPUTS)}}}.npy (N,14,3: x, y, visibility)")
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

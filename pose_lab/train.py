@@ -1,0 +1,121 @@
+"""Train a pose_lab model: `python -m pose_lab.train model=base phase=pretrain` (any value is an override).
+
+Each phase stage (pretrain, regression, or both in turn) is one Lightning fit in its own folder of the run
+directory, with best/last checkpoints, CSV + TensorBoard logs and a `metrics.json` written when it ends.
+A killed run continues with the single override `resume=RUN_DIR`: finished stages are skipped and the
+running one continues from its `last.ckpt`, under the config the run started with.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from pose_lab.checkpoint import StoreConfig, checkpoint_config, load_weights
+from pose_lab.phases import TrainOnly
+
+RUN_CONFIG = "run_config.yaml"
+
+
+def _run_config(cfg: DictConfig, run_dir: Path) -> DictConfig:
+    """The config this run started with (kept in the run folder), so a resume cannot silently change it."""
+    saved = run_dir / RUN_CONFIG
+    if cfg.get("resume"):
+        if not saved.is_file():
+            raise FileNotFoundError(
+                f"resume={cfg.resume}: no {RUN_CONFIG} there; pass the folder of a run started by pose_lab.train"
+            )
+        return OmegaConf.load(saved)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    OmegaConf.save(resolved, saved)
+    return resolved
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(payload, indent=2))
+    temporary.replace(path)
+
+
+def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.LightningDataModule,
+              stage_dir: Path, init_from: str | None) -> dict[str, Any]:
+    """Fit one phase stage (or skip it if it already finished) and test its best checkpoint."""
+    done = stage_dir / "metrics.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    L.seed_everything(cfg.seed, workers=True)
+    module = instantiate(cfg.model)
+    last = stage_dir / "checkpoints" / "last.ckpt"
+    if init_from and not last.is_file():
+        load_weights(module, init_from)
+    checkpointing: ModelCheckpoint = instantiate(
+        cfg.callbacks.model_checkpoint, dirpath=str(stage_dir / "checkpoints"), monitor=stage.monitor
+    )
+    others = [instantiate(c) for key, c in cfg.callbacks.items() if key != "model_checkpoint"]
+    loggers = [instantiate(c, save_dir=str(stage_dir)) for c in (cfg.logger or {}).values()]
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        max_epochs=stage.epochs,
+        callbacks=[TrainOnly(stage.train), checkpointing, StoreConfig(checkpoint_config(cfg)), *others],
+        logger=loggers or False,
+        default_root_dir=str(stage_dir),
+    )
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.is_file() else None)
+    best = checkpointing.best_model_path or str(last)
+    tested = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
+    result = {
+        "stage": name,
+        "trained": list(stage.train),
+        "epochs": trainer.current_epoch,
+        "monitor": stage.monitor,
+        "best_val": float(checkpointing.best_model_score) if checkpointing.best_model_score is not None else None,
+        "best_checkpoint": best,
+        "test": {key: float(value) for key, value in tested.items()},
+    }
+    _write_json(done, result)
+    return result
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Run every stage of `cfg.phase` in order; returns and writes the run summary (metrics.json)."""
+    run_dir = Path(cfg.paths.output_dir)
+    cfg = _run_config(cfg, run_dir)
+    datamodule = instantiate(cfg.data)
+    init_from = cfg.phase.init_from
+    stages = {}
+    for name, stage in cfg.phase.stages.items():
+        stages[name] = run_stage(cfg, name, stage, datamodule, run_dir / name, init_from)
+        init_from = stages[name]["best_checkpoint"]
+    final = stages[name]
+    summary = {
+        "model": cfg.model_name,
+        "seed": cfg.seed,
+        "split": OmegaConf.to_container(cfg.data, resolve=True)["split"],
+        "input_size": cfg.data.input_size,
+        "final_stage": name,
+        "test": final["test"],
+        "best_checkpoint": final["best_checkpoint"],
+        "stages": stages,
+    }
+    _write_json(run_dir / "metrics.json", summary)
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float:
+    summary = train(cfg)
+    print(json.dumps(summary["test"], indent=2))
+    return summary["test"].get(f"test/pckh@0.5_{'heatmap' if summary['final_stage'] == 'pretrain' else 'regression'}", 0.0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Shared fixtures: a tiny synthetic LSP folder (built once per session) and the real LSP when present."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from fixtures import make_tiny_lsp
+from pose_lab.data.errors import LSPDataError
+from pose_lab.data.lsp import ROOT_ENV_VAR, resolve_root
+
+# The shared datasets folder sits next to the repository checkout (…/main and …/shared).
+DEFAULT_LSP_ROOT = Path(__file__).resolve().parents[1].parent / "shared/datasets/lsp"
+
+
+@pytest.fixture(scope="session")
+def tiny_lsp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """16 synthetic LSP images + joints.mat, shared by the whole session: copy it before changing anything."""
+    return make_tiny_lsp(tmp_path_factory.mktemp("tiny_lsp"), num_images=16)
+
+
+@pytest.fixture(scope="session")
+def tiny_lsp_factory() -> Callable[..., Path]:
+    """`make_tiny_lsp(root, num_images=16, seed=0, convention="lsp")` for tests that need their own copy."""
+    return make_tiny_lsp
+
+
+@pytest.fixture(scope="session")
+def lsp_root() -> Path:
+    """The real LSP root from $POSE_LAB_LSP_ROOT or ../shared/datasets/lsp; skips the test when absent."""
+    candidate = os.environ.get(ROOT_ENV_VAR) or DEFAULT_LSP_ROOT
+    try:
+        return resolve_root(candidate)
+    except LSPDataError as err:
+        pytest.skip(f"real LSP not found: set {ROOT_ENV_VAR}=/path/to/lsp ({err})")
+
+
+TINY_SPLIT = {"train": [1, 8], "val": [9, 12], "test": [13, 16]}
+
+
+@pytest.fixture
+def train_cfg(tiny_lsp_root: Path, tmp_path: Path):
+    """The real train.yaml composed with trainer=smoke on the tiny fixture, writing into tmp_path.
+
+    Returns a function taking extra overrides, so each test states only what it changes.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    conf_dir = str(Path(__file__).resolve().parents[1] / "conf")
+
+    def build(*overrides: str):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+            cfg = compose(
+                config_name="train",
+                overrides=[
+                    "trainer=smoke",
+                    f"data.root={tiny_lsp_root}",
+                    f"data.split={{train: {TINY_SPLIT['train']}, val: {TINY_SPLIT['val']}, test: {TINY_SPLIT['test']}}}",
+                    "data.input_size=64",
+                    "data.batch_size=4",
+                    "data.eval_batch_size=4",
+                    *overrides,
+                ],
+                return_hydra_config=True,
+            )
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(tmp_path / "run")
+            del cfg.hydra
+        return cfg
+
+    yield build
+    GlobalHydra.instance().clear()

@@ -1,0 +1,82 @@
+"""The training entry point end to end on the tiny fixture with trainer=smoke: stages, outputs, resume."""
+
+import json
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from pose_lab.checkpoint import load_module
+from pose_lab.train import train
+
+
+class CrashOnce(L.Callback):
+    """Simulates a kill at the start of `epoch` the first time; records the epoch each fit starts from."""
+
+    def __init__(self, epoch: int, marker: str) -> None:
+        self.epoch = epoch
+        self.marker = Path(marker)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        with self.marker.open("a") as log:
+            log.write(f"start {trainer.current_epoch}\n")
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch and "crash" not in self.marker.read_text():
+            self.marker.write_text(self.marker.read_text() + "crash\n")
+            raise RuntimeError("simulated kill")
+
+
+def test_both_phases_write_checkpoints_metrics_and_keep_frozen_weights(train_cfg) -> None:
+    cfg = train_cfg("phase=both")
+    summary = train(cfg)
+    run = Path(cfg.paths.output_dir)
+    assert (run / "metrics.json").is_file() and (run / "run_config.yaml").is_file()
+    assert set(summary["stages"]) == {"pretrain", "regression"}
+    for stage in ("pretrain", "regression"):
+        assert (run / stage / "checkpoints" / "last.ckpt").is_file()
+        assert (run / stage / "metrics.json").is_file()
+    assert 0.0 <= summary["test"]["test/pckh@0.5_regression"] <= 1.0
+    pretrained, _ = load_module(summary["stages"]["pretrain"]["best_checkpoint"])
+    regressed, _ = load_module(summary["best_checkpoint"])
+    before, after = pretrained.state_dict(), regressed.state_dict()
+    frozen = [k for k in before if not k.startswith("net.regression_branch.")]
+    trained = [k for k in before if k.startswith("net.regression_branch.") and before[k].is_floating_point()]
+    assert all(torch.equal(before[k], after[k]) for k in frozen)  # weights and BatchNorm statistics
+    assert any(not torch.equal(before[k], after[k]) for k in trained)
+
+
+def test_resume_after_a_kill_continues_from_last_checkpoint(train_cfg, tmp_path: Path) -> None:
+    marker = tmp_path / "marker.txt"
+    marker.write_text("")
+    overrides = [
+        "phase=pretrain",
+        "phase.stages.pretrain.epochs=3",
+        "trainer.max_steps=-1",
+        "+callbacks.crash._target_=test_train.CrashOnce",
+        "+callbacks.crash.epoch=2",
+        f"+callbacks.crash.marker={marker}",
+    ]
+    cfg = train_cfg(*overrides)
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        train(cfg)
+    run = Path(cfg.paths.output_dir)
+    assert (run / "pretrain/checkpoints/last.ckpt").is_file()
+    assert not (run / "pretrain/metrics.json").exists()
+    resumed = train_cfg(f"resume={run}")
+    resumed.paths.output_dir = str(run)
+    summary = train(resumed)
+    # The second fit starts from the checkpointed epoch, not from scratch.
+    assert marker.read_text().split("\n")[:2] == ["start 0", "crash"]
+    assert int(marker.read_text().split("\n")[2].split()[1]) >= 1
+    assert summary["stages"]["pretrain"]["epochs"] == 3
+    # Resuming a finished run does nothing and returns the same numbers.
+    assert train(resumed)["test"] == summary["test"]
+
+
+def test_regression_phase_needs_pretrained_weights(train_cfg) -> None:
+    from omegaconf.errors import MissingMandatoryValue
+
+    with pytest.raises(MissingMandatoryValue, match="init_from"):
+        train(train_cfg("phase=regression"))
