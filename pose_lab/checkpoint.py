@@ -17,12 +17,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 import pose_lab
+from pose_lab.errors import PoseLabError
 from pose_lab.module import PoseLitModule
 
 CONFIG_KEYS = ("model", "codec", "data")
 
 
-class CheckpointError(Exception):
+class CheckpointError(PoseLabError):
     """A checkpoint that cannot be used: missing, not a pose_lab file, or from an incompatible version."""
 
 

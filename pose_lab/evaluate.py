@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from pose_lab import skeleton
 from pose_lab.checkpoint import load_module
+from pose_lab.errors import exit_on_user_error
 from pose_lab.metrics import PCK_PROTOCOLS, pck_hits
 from pose_lab.module import OUTPUTS
 
@@ -98,6 +99,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+@exit_on_user_error
 def main(cfg: DictConfig) -> None:
     evaluate(cfg)
 

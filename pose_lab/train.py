@@ -19,6 +19,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from pose_lab.checkpoint import StoreConfig, checkpoint_config, load_weights
+from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.phases import TrainOnly
 
 RUN_CONFIG = "run_config.yaml"
@@ -29,7 +30,7 @@ def _run_config(cfg: DictConfig, run_dir: Path) -> DictConfig:
     saved = run_dir / RUN_CONFIG
     if cfg.get("resume"):
         if not saved.is_file():
-            raise FileNotFoundError(
+            raise PoseLabError(
                 f"resume={cfg.resume}: no {RUN_CONFIG} there; pass the folder of a run started by pose_lab.train"
             )
         return OmegaConf.load(saved)
@@ -111,10 +112,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@exit_on_user_error
 def main(cfg: DictConfig) -> float:
+    """Returns the final stage's test score on its monitored metric, for Hydra sweepers to optimise."""
     summary = train(cfg)
     print(json.dumps(summary["test"], indent=2))
-    return summary["test"].get(f"test/pckh@0.5_{'heatmap' if summary['final_stage'] == 'pretrain' else 'regression'}", 0.0)
+    final = summary["stages"][summary["final_stage"]]
+    return summary["test"][final["monitor"].replace("val/", "test/", 1)]
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ DIR/lsp_dataset, finds the folder holding joints.mat and images/, validates it w
 prints the `export POSE_LAB_LSP_ROOT=…` line to use it. If the official URL no longer answers, pass `--url`
 with a mirror of the same archive.
 
-The archive's SHA-256 could not be checked when this module was written (no internet), so `EXPECTED_SHA256`
-is None and the download is only verified when `--sha256` is given; the validation of joints.mat and of
-every image still runs.
+The archive's own SHA-256 could not be taken when this module was written (no internet), so the zip is
+checked only when `--sha256` is given. What is always verified is its content: the SHA-256 of joints.mat and
+a digest over every image file, recorded from the published release (`RELEASE_DIGESTS`), then every image
+is decoded once.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ from pose_lab.data.lsp import IMAGES_DIR, JOINTS_FILE, ROOT_ENV_VAR, load_lsp
 
 LSP_URL = "http://sam.johnson.io/research/lsp_dataset.zip"
 EXPECTED_SHA256: str | None = None
+# Content digests of the LSP release (2000 images): sha256 of joints.mat, and sha256 over
+# "name\0sha256(bytes)" of images/im*.jpg in name order. See `content_digests`.
+RELEASE_DIGESTS = {
+    JOINTS_FILE: "ddcfcbe904106bfbf26561c8d11720ca62a11c7a861548064b3bae84cb396b2a",
+    IMAGES_DIR: "c3a402be684bce94ef2af97b7588e8c485752225471e14f40a06fd691687e0d8",
+}
 
 _CHUNK_BYTES = 1 << 20
 
@@ -46,6 +53,27 @@ def _verify_sha256(path: Path, expected: str, source: str) -> None:
         raise LSPDataError(
             f"SHA-256 mismatch for {source}: expected {expected.strip().lower()}, got {actual}; "
             "the download is damaged or the URL serves a different file: try again, or check --url and --sha256"
+        )
+
+
+def content_digests(root: Path) -> dict[str, str]:
+    """Digests of an LSP folder's joints.mat and images, comparable with `RELEASE_DIGESTS`."""
+    root = Path(root)
+    images = hashlib.sha256()
+    for path in sorted((root / IMAGES_DIR).glob("im*.jpg")):
+        images.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return {JOINTS_FILE: _sha256_of(root / JOINTS_FILE), IMAGES_DIR: images.hexdigest()}
+
+
+def verify_release(root: Path) -> None:
+    """Raise unless joints.mat and the images are byte-identical to the published LSP release."""
+    actual = content_digests(root)
+    wrong = [name for name, digest in RELEASE_DIGESTS.items() if actual[name] != digest]
+    if wrong:
+        raise LSPDataError(
+            f"{root}: {' and '.join(wrong)} differ from the published LSP release (expected sha256 "
+            f"{', '.join(RELEASE_DIGESTS[name][:16] + '…' for name in wrong)}); the archive is damaged or "
+            "another version: delete it and download again, or check --url"
         )
 
 
@@ -150,6 +178,7 @@ def main(argv: list[str] | None = None) -> Path:
     else:
         download(args.url, zip_path, args.sha256)
     root = extract_lsp(zip_path, dest / "lsp_dataset")
+    verify_release(root)
     annotations, _ = load_lsp(root)
     print(f"LSP ready at {root}: {len(annotations)} annotated images")
     print(f"export {ROOT_ENV_VAR}={root}")

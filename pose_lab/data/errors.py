@@ -1,11 +1,9 @@
-"""The one exception type for data problems a user can fix (wrong root, malformed joints.mat, bad images).
-
-Code that meets such a problem raises `LSPDataError` with the offending path and what to do about it, so
-entry points can show the message as is instead of a traceback from deep inside scipy or OpenCV.
-"""
+"""The exception type for data problems a user can fix (wrong root, malformed joints.mat, bad images)."""
 
 from __future__ import annotations
 
+from pose_lab.errors import PoseLabError
 
-class LSPDataError(Exception):
+
+class LSPDataError(PoseLabError):
     """A user-fixable problem with the LSP data; the message names the path and how to fix it."""

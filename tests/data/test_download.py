@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pose_lab.data.download import download, extract_lsp, main
+from pose_lab.data.download import RELEASE_DIGESTS, content_digests, download, extract_lsp, main
 from pose_lab.data.errors import LSPDataError
 from pose_lab.data.lsp import ROOT_ENV_VAR, read_joints
 
@@ -77,7 +77,21 @@ def test_download_failure_names_the_url(tmp_path: Path) -> None:
         download(url, tmp_path / "lsp.zip")
 
 
-def test_command_line_end_to_end(tmp_path: Path, lsp_zip: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_line_rejects_content_that_is_not_the_release(tmp_path: Path, lsp_zip: Path) -> None:
+    with pytest.raises(LSPDataError, match="joints.mat and images differ from the published LSP release"):
+        main(["--dest", str(tmp_path / "data"), "--url", lsp_zip.as_uri()])
+
+
+@pytest.mark.data
+def test_real_lsp_matches_the_release_digests(lsp_root: Path) -> None:
+    assert content_digests(lsp_root) == RELEASE_DIGESTS
+
+
+def test_command_line_end_to_end(
+    tmp_path: Path, lsp_zip: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fixture stands in for the release: pretend its digests are the published ones.
+    monkeypatch.setattr("pose_lab.data.download.RELEASE_DIGESTS", content_digests(tmp_path / "src"))
     root = main(["--dest", str(tmp_path / "data"), "--url", lsp_zip.as_uri()])
     assert root == (tmp_path / "data/lsp_dataset").resolve()
     assert f"export {ROOT_ENV_VAR}={root}" in capsys.readouterr().out

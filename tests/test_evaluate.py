@@ -1,0 +1,90 @@
+"""evaluate on a smoke-trained checkpoint: printed table, metrics.json, predictions anyone can re-score."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import open_dict
+
+from pose_lab.checkpoint import CheckpointError, load_module, load_weights, slim
+from pose_lab.evaluate import evaluate
+from pose_lab.metrics import pck
+from pose_lab.train import train
+
+CONF = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+@pytest.fixture
+def trained(train_cfg) -> dict:
+    return train(train_cfg("phase=pretrain"))
+
+
+def _eval_cfg(ckpt: str, root: Path, out: Path, split: str):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("evaluate", overrides=[f"ckpt={ckpt}", f"data.root={root}", f"data.split={split}",
+                                             "data.eval_batch_size=3"])
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+    return cfg
+
+
+def test_evaluate_writes_scores_that_match_its_predictions(trained, tiny_lsp_root, tmp_path, capsys) -> None:
+    split = "{train: [1, 8], val: [9, 12], test: [13, 16]}"
+    summary = evaluate(_eval_cfg(trained["best_checkpoint"], tiny_lsp_root, tmp_path / "eval", split))
+    printed = capsys.readouterr().out
+    assert "head_top" in printed and "mean" in printed
+    written = json.loads((tmp_path / "eval/metrics.json").read_text())
+    assert written["num_images"] == 4 and written["subset"] == "test"
+    numbers = np.load(tmp_path / "eval/image_numbers.npy")
+    assert numbers.tolist() == [13, 14, 15, 16]
+    from scipy.io import loadmat
+
+    truth = np.transpose(loadmat(tiny_lsp_root / "joints.mat")["joints"][:2], (2, 1, 0))[numbers - 1]
+    for output in ("regression", "heatmap"):
+        predictions = np.load(tmp_path / f"eval/predictions_{output}.npy")
+        assert predictions.shape == (4, 14, 3)
+        assert np.all((predictions[..., 2] >= 0) & (predictions[..., 2] <= 1))
+        rescored = 100 * pck(torch.from_numpy(predictions[..., :2]), torch.from_numpy(truth), "head", 0.5).item()
+        assert written["scores"][output]["pckh@0.5"]["mean"] == pytest.approx(rescored)
+    # The training loop's own test metric agrees with evaluate on the same checkpoint and images.
+    assert 100 * trained["test"]["test/pckh@0.5_heatmap"] == pytest.approx(
+        written["scores"]["heatmap"]["pckh@0.5"]["mean"], abs=1e-4)
+
+
+def test_slim_checkpoint_is_smaller_and_predicts_the_same(trained, tmp_path) -> None:
+    source = Path(trained["best_checkpoint"])
+    target = slim(source, tmp_path / "slim.pt", metrics={"note": "test"})
+    assert target.stat().st_size < 0.5 * source.stat().st_size
+    full, _ = load_module(source)
+    small, config = load_module(target)
+    assert config.data.input_size == 64
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        a, b = full(images), small(images)
+    assert torch.allclose(a.coords, b.coords, atol=2e-2) and torch.allclose(a.heatmaps, b.heatmaps, atol=2e-2)
+
+
+def test_bad_checkpoints_raise_clear_errors(trained, tmp_path, train_cfg) -> None:
+    with pytest.raises(CheckpointError, match="not found"):
+        load_module(tmp_path / "missing.ckpt")
+    torch.save({"state_dict": {}}, tmp_path / "foreign.ckpt")
+    with pytest.raises(CheckpointError, match="not a pose_lab checkpoint"):
+        load_module(tmp_path / "foreign.ckpt")
+    (tmp_path / "garbage.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        load_module(tmp_path / "garbage.ckpt")
+    checkpoint = torch.load(trained["best_checkpoint"], weights_only=False)
+    checkpoint["pose_lab"]["version"] = "99.0.0"
+    torch.save(checkpoint, tmp_path / "future.ckpt")
+    with pytest.raises(CheckpointError, match="incompatible"):
+        load_module(tmp_path / "future.ckpt")
+    from hydra.utils import instantiate
+
+    wider = instantiate(train_cfg("model.net.decoder_channels=32").model)
+    with pytest.raises(CheckpointError, match="different network"):
+        load_weights(wider, trained["best_checkpoint"])
