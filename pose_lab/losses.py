@@ -4,6 +4,10 @@
 are modules injected from config, so loss variants (the negative-heatmap losses of §4.2, L1 coordinates)
 are new small modules, not edits here. Losses run in fp32 even under autocast: BCE on probabilities is
 not autocast-safe.
+
+The negative-heatmap losses (§4.2) compare joint j with its mirrored joint j' = skeleton.FLIP_PARTNERS[j].
+Neck and head top are their own mirrors (H_j' = H_j); both losses leave them out of the mirror term,
+which for them would only cancel or fight the joint's own target.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pose_lab.models.network import PoseOutput
+from pose_lab.skeleton import FLIP_PARTNERS
 
 
 class HeatmapBCE(nn.Module):
@@ -20,6 +25,90 @@ class HeatmapBCE(nn.Module):
 
     def forward(self, predicted: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy(predicted.float(), target.float())
+
+
+def mirrored_heatmaps(heatmaps: Tensor) -> Tensor:
+    """(B, K, h, w) → (B, K, h, w) whose channel j is H_j', the map of j's mirrored joint."""
+    if heatmaps.shape[1] != len(FLIP_PARTNERS):
+        raise ValueError(f"mirrored heatmaps need the {len(FLIP_PARTNERS)} skeleton joints, got {heatmaps.shape[1]}")
+    return heatmaps[:, list(FLIP_PARTNERS)]
+
+
+def _has_mirror(device: torch.device) -> Tensor:
+    """(1, K, 1, 1) True for joints with a distinct mirrored joint (False for neck and head top)."""
+    flags = torch.tensor([partner != joint for joint, partner in enumerate(FLIP_PARTNERS)], device=device)
+    return flags.view(1, -1, 1, 1)
+
+
+def difference_target(heatmaps: Tensor) -> Tensor:
+    """Report §4.2 attempt 1 target A = H_j − H_j' in [-1, 1]: (B, K, h, w) → (B, K, h, w).
+
+    Self-mirrored joints keep A = H_j: H_j − H_j would be an empty map and they would never be learnt.
+    """
+    mirrored = mirrored_heatmaps(heatmaps)
+    return heatmaps - torch.where(_has_mirror(heatmaps.device), mirrored, torch.zeros_like(mirrored))
+
+
+def mirror_penalty(predicted: Tensor, target: Tensor, threshold: float = 0.0) -> Tensor:
+    """Report §4.2 attempt 2 negative term: mean of BCE(H_j', 1 − Ĥ_j) over pixels where H_j' > threshold.
+
+    predicted Ĥ (B, K, h, w) probabilities of the joints, target H (B, K, h, w). Per pixel with y = H_j'
+    and ŷ = Ĥ_j this is −[y·log(1 − ŷ) + (1 − y)·log ŷ], the report's L. Its minimum is at ŷ = 1 − y: Ĥ_j
+    goes to 0 at the mirror's peak, but towards 1 where the mirror's Gaussian tail is small yet above
+    threshold. N in the report's 1/N is read as the number of masked pixels (a mean over all pixels differs
+    only by the masked fraction, which negative_weight absorbs). Pixels of self-mirrored joints are left out.
+    Zero when no pixel qualifies (e.g. every mirrored joint unlabelled).
+    """
+    mirrored = mirrored_heatmaps(target.float())
+    mask = (mirrored > threshold) & _has_mirror(target.device)
+    per_pixel = F.binary_cross_entropy(1.0 - predicted.float(), mirrored, reduction="none")
+    return (per_pixel * mask).sum() / mask.sum().clamp(min=1)
+
+
+class NegativeHeatmapDiff(nn.Module):
+    """Report §4.2 attempt 1: smooth L1 between tanh heatmaps (B, K, h, w) and A = H_j − H_j'.
+
+    Smooth L1 with `beta` equals Huber with delta = beta, divided by beta: at beta = 1 (the default) it is
+    also the report's Huber loss.
+    """
+
+    def __init__(self, beta: float = 1.0) -> None:
+        super().__init__()
+        self.beta = beta
+
+    def forward(self, predicted: Tensor, target: Tensor) -> Tensor:
+        return F.smooth_l1_loss(predicted.float(), difference_target(target.float()), beta=self.beta)
+
+
+class NegativeHeatmapBCE(nn.Module):
+    """Report §4.2 attempt 2: K extra sigmoid maps for the mirrored joints and a masked negative term.
+
+    predicted (B, 2K, h, w): channels :K are the joints Ĥ_j, channels K: the mirrored maps
+    (net.extra_heatmaps = K); target (B, K, h, w) = H. Reading of the report's formula, whose
+    "equivalent to BCE(H_j', 1 − Ĥ_j)" names the joint's own prediction Ĥ_j: the joint channels keep plain
+    BCE against H_j, the extra channels learn H_j' with plain BCE, and `mirror_penalty` adds
+    BCE(H_j', 1 − Ĥ_j) where H_j' > threshold (0 in the report), weighted by `negative_weight`.
+    """
+
+    def __init__(self, negative_weight: float = 1.0, threshold: float = 0.0) -> None:
+        super().__init__()
+        self.negative_weight = negative_weight
+        self.threshold = threshold
+
+    def forward(self, predicted: Tensor, target: Tensor) -> Tensor:
+        joints = target.shape[1]
+        if predicted.shape[1] != 2 * joints:
+            raise ValueError(
+                f"NegativeHeatmapBCE needs {2 * joints} heatmaps (net.extra_heatmaps = {joints}), "
+                f"got {predicted.shape[1]}"
+            )
+        predicted, target = predicted.float(), target.float()
+        main, mirror = predicted[:, :joints], predicted[:, joints:]
+        return (
+            F.binary_cross_entropy(main, target)
+            + F.binary_cross_entropy(mirror, mirrored_heatmaps(target))
+            + self.negative_weight * mirror_penalty(main, target, self.threshold)
+        )
 
 
 class CoordinateLoss(nn.Module):

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from pose_lab.codecs.heatmap import GaussianHeatmap
 from pose_lab.codecs.regression import RegressionLabel
 from pose_lab.data.dataset import LSPPoseDataset
-from pose_lab.data.lsp import load_lsp, resolve_root
+from pose_lab.data.lsp import load_lsp
 from pose_lab.data.splits import split_numbers
 from pose_lab.data.transforms import PoseAugment
 
@@ -57,7 +57,7 @@ class LSPDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:  # decoded once per process, reused by every stage of a two-phase run
             return
-        annotations, images = load_lsp(resolve_root(self.root), convention=self.convention)
+        annotations, images = load_lsp(self.root, convention=self.convention)
         for subset in SUBSETS:
             numbers = split_numbers(self.split, subset, num_images=len(annotations))
             rows = np.asarray(numbers) - 1

@@ -1,0 +1,337 @@
+"""Benchmark the model variants: `python -m pose_lab.bench [models=[base,vit]] [input_size=192] [ckpt=PATH]`.
+
+For every variant (each conf/model/*.yaml, or the network of a checkpoint) and both inference paths —
+"full" (`net.forward`: heatmaps, coordinates, visibility) and "regression" (`net.forward_regression`:
+BlazePose's inference path, which skips the heatmap decoder tail) — it measures parameters (total and those
+the path runs), FLOPs at batch 1, CPU batch-1 latency and, when CUDA is available, GPU batch-1 latency and
+batch-`cuda_batch` throughput. Prints a table and writes `bench.json` into the run folder.
+
+Every latency is the timing of one callable `infer(x)` (see `time_infer`): a backend is whatever builds that
+callable, so another runtime (e.g. ONNX Runtime) only needs its own builder next to `torch_infer`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from pose_lab.checkpoint import load_module
+from pose_lab.errors import PoseLabError, exit_on_user_error
+from pose_lab.models.network import BlazePoseNet
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+DEVICES: tuple[str, ...] = ("cpu", "cuda")
+FLOPS_CONVENTION = (
+    "torch.utils.flop_counter.FlopCounterMode at batch 1: 2 x multiply-adds of convolutions, matmuls and "
+    "attention; element-wise ops, pooling and interpolation are not counted"
+)
+# The two inference paths of BlazePoseNet.
+PATHS: dict[str, Callable[[BlazePoseNet, Tensor], Any]] = {
+    "full": lambda net, x: net(x),
+    "regression": lambda net, x: net.forward_regression(x),
+}
+
+# Config keys copied into bench.json.
+SETTINGS: tuple[str, ...] = ("models", "ckpt", "input_size", "warmup", "iters", "threads", "channels_last",
+                             "devices", "cuda_device", "cuda_batch")
+
+Infer = Callable[[Tensor], Any]
+
+
+def _plain(value: Any) -> Any:
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def _names(value: Any) -> list[str]:
+    """A config list of names; a single name (`models=base` on the command line) as a one-item list."""
+    return [value] if isinstance(value, str) else list(value)
+
+
+def available_models() -> list[str]:
+    """Variant names, one per conf/model/*.yaml, read at call time."""
+    return sorted(path.stem for path in (CONF_DIR / "model").glob("*.yaml"))
+
+
+def _compose_train(overrides: list[str]) -> DictConfig:
+    """train.yaml with overrides; inside `@hydra.main` Hydra is already initialised on this conf/ folder."""
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name="train", overrides=overrides)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
+
+
+def check_models(names: list[str]) -> None:
+    """Raise a PoseLabError listing the available variants when a name is not one of them."""
+    models = available_models()
+    unknown = [name for name in names if name not in models]
+    if unknown:
+        raise PoseLabError(
+            f"unknown model(s) {', '.join(unknown)}; available models (conf/model/*.yaml): {', '.join(models)}"
+        )
+
+
+def build_variant(model: str, input_size: int) -> BlazePoseNet:
+    """The network of conf/model/<model>.yaml at `input_size`, freshly initialised, in eval mode."""
+    check_models([model])
+    # Only model.net is instantiated, so train.yaml's ${hydra:...} values are never resolved.
+    cfg = _compose_train([f"model={model}", f"data.input_size={input_size}"])
+    return instantiate(cfg.model.net).eval()
+
+
+def params_used(net: nn.Module, path: str, x: Tensor) -> int:
+    """Parameters of the modules that one call of `path` runs (shared parameters counted once)."""
+    ran: list[nn.Module] = []
+    handles = [module.register_forward_hook(lambda module, *_: ran.append(module)) for module in net.modules()]
+    try:
+        with torch.inference_mode():
+            PATHS[path](net, x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    unique = {id(p): p for module in ran for p in module.parameters(recurse=False)}
+    return sum(p.numel() for p in unique.values())
+
+
+def count_flops(net: nn.Module, path: str, x: Tensor) -> int:
+    """FLOPs (2 x multiply-adds, see FLOPS_CONVENTION) of one call of `path` on `x`."""
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        PATHS[path](net, x)
+    return counter.get_total_flops()
+
+
+def torch_infer(net: nn.Module, path: str) -> Infer:
+    """The eager PyTorch backend: `path` of `net` under inference_mode (net already in eval mode)."""
+    run_path = PATHS[path]
+
+    def infer(x: Tensor) -> Any:
+        with torch.inference_mode():
+            return run_path(net, x)
+
+    return infer
+
+
+def time_infer(infer: Infer, x: Tensor, warmup: int, iters: int) -> list[float]:
+    """Milliseconds of each of `iters` calls after `warmup` untimed ones.
+
+    CUDA inputs are timed with CUDA events around each call (GPU time, one synchronisation at the end);
+    anything else with time.perf_counter around each call.
+    """
+    for _ in range(warmup):
+        infer(x)
+    if x.device.type == "cuda":
+        with torch.cuda.device(x.device):  # events record on the current stream of the input's device
+            torch.cuda.synchronize()
+            events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+                      for _ in range(iters)]
+            for start, end in events:
+                start.record()
+                infer(x)
+                end.record()
+            torch.cuda.synchronize()
+        return [start.elapsed_time(end) for start, end in events]
+    times = []
+    for _ in range(iters):
+        begin = time.perf_counter()
+        infer(x)
+        times.append((time.perf_counter() - begin) * 1e3)
+    return times
+
+
+def summarize(times_ms: list[float]) -> dict[str, float]:
+    """Median, 90th percentile (linear interpolation), mean and minimum of call times in ms."""
+    times = np.asarray(times_ms)
+    return {
+        "median_ms": float(np.median(times)),
+        "p90_ms": float(np.percentile(times, 90)),
+        "mean_ms": float(times.mean()),
+        "min_ms": float(times.min()),
+    }
+
+
+def _memory_format(channels_last: bool) -> torch.memory_format:
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
+def _input(batch: int, size: int, device: torch.device, channels_last: bool) -> Tensor:
+    return torch.randn(batch, 3, size, size).to(device, memory_format=_memory_format(channels_last))
+
+
+def bench_cpu(net: nn.Module, path: str, size: int, cfg: DictConfig) -> dict[str, Any]:
+    """Batch-1 CPU latency of `path` at input `size`."""
+    if "cpu" not in _names(cfg.devices):
+        return {"skipped": True, "reason": f"cpu not in devices={_names(cfg.devices)}"}
+    net.to("cpu", memory_format=_memory_format(cfg.channels_last))
+    x = _input(1, size, torch.device("cpu"), cfg.channels_last)
+    times = time_infer(torch_infer(net, path), x, cfg.warmup, cfg.iters)
+    return {"skipped": False, "batch": 1, "threads": torch.get_num_threads(), **summarize(times)}
+
+
+def bench_cuda(net: nn.Module, path: str, size: int, cfg: DictConfig) -> dict[str, Any]:
+    """Batch-1 GPU latency and batch-`cuda_batch` throughput of `path` at input `size`; the net is moved
+    back to the CPU afterwards."""
+    if "cuda" not in _names(cfg.devices):
+        return {"skipped": True, "reason": f"cuda not in devices={_names(cfg.devices)}"}
+    if not torch.cuda.is_available():
+        return {"skipped": True, "reason": "no CUDA device (torch.cuda.is_available() is False)"}
+    device = torch.device(cfg.cuda_device)
+    try:
+        infer = torch_infer(net.to(device, memory_format=_memory_format(cfg.channels_last)), path)
+        latency = summarize(time_infer(infer, _input(1, size, device, cfg.channels_last), cfg.warmup, cfg.iters))
+        batch = _input(cfg.cuda_batch, size, device, cfg.channels_last)
+        batch_ms = summarize(time_infer(infer, batch, cfg.warmup, cfg.iters))["median_ms"]
+    finally:
+        net.cpu()
+    return {
+        "skipped": False,
+        "device": torch.cuda.get_device_name(device),
+        "batch": 1,
+        **latency,
+        "throughput": {"batch": cfg.cuda_batch, "batch_median_ms": batch_ms,
+                       "images_per_s": cfg.cuda_batch * 1e3 / batch_ms},
+    }
+
+
+def bench_network(variant: str, net: BlazePoseNet, cfg: DictConfig) -> list[dict[str, Any]]:
+    """One record per inference path of `net`."""
+    net.eval()
+    x = torch.randn(1, 3, net.input_size, net.input_size)
+    total = sum(p.numel() for p in net.parameters())
+    records = []
+    for path in PATHS:
+        records.append({
+            "variant": variant,
+            "path": path,
+            "backend": "torch",
+            "input_size": net.input_size,
+            "params": {"total": total, "used": params_used(net, path, x)},
+            "gflops": count_flops(net, path, x) / 1e9,
+            "cpu": bench_cpu(net, path, net.input_size, cfg),
+            "cuda": bench_cuda(net, path, net.input_size, cfg),
+        })
+    return records
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict[str, Any]:
+    cuda = torch.cuda.is_available()
+    return {
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if cuda else None,
+        "cuda_version": torch.version.cuda if cuda else None,
+    }
+
+
+def _networks(cfg: DictConfig) -> list[tuple[str, BlazePoseNet]]:
+    """(variant label, network) pairs to bench, checking the names before building anything."""
+    if cfg.ckpt is not None:
+        if cfg.models is not None:
+            raise PoseLabError("give either ckpt=PATH or models=[...], not both")
+        return [(f"ckpt:{Path(cfg.ckpt).name}", load_module(cfg.ckpt)[0].net)]
+    models = available_models() if cfg.models is None else _names(cfg.models)
+    check_models(models)
+    return [(name, build_variant(name, cfg.input_size)) for name in models]
+
+
+def _check(cfg: DictConfig) -> None:
+    if cfg.input_size <= 0 or cfg.input_size % 32:
+        raise PoseLabError(f"input_size must be a positive multiple of 32, got {cfg.input_size}")
+    if cfg.warmup < 0 or cfg.iters < 1:
+        raise PoseLabError(f"need warmup >= 0 and iters >= 1, got warmup={cfg.warmup} iters={cfg.iters}")
+    unknown = sorted(set(_names(cfg.devices)) - set(DEVICES))
+    if unknown:
+        raise PoseLabError(f"unknown device(s) {unknown} in devices; valid: {', '.join(DEVICES)}")
+
+
+def _cell(section: dict[str, Any], *keys: str) -> str:
+    if section["skipped"]:
+        return "-"
+    for key in keys:
+        section = section[key]
+    return f"{section:.2f}" if section < 100 else f"{section:.0f}"
+
+
+def format_table(records: list[dict[str, Any]]) -> str:
+    header = (f"{'variant':<18}{'path':<12}{'params M':>9}{'GFLOPs':>8}{'CPU ms':>8}{'p90 ms':>8}"
+              f"{'GPU ms':>8}{'GPU img/s':>10}")
+    rows = [header, "-" * len(header)]
+    for r in records:
+        rows.append(
+            f"{r['variant']:<18}{r['path']:<12}{r['params']['used'] / 1e6:>9.3f}{r['gflops']:>8.3f}"
+            f"{_cell(r['cpu'], 'median_ms'):>8}{_cell(r['cpu'], 'p90_ms'):>8}"
+            f"{_cell(r['cuda'], 'median_ms'):>8}{_cell(r['cuda'], 'throughput', 'images_per_s'):>10}"
+        )
+    return "\n".join(rows)
+
+
+def bench(cfg: DictConfig) -> dict[str, Any]:
+    """Bench the configured networks; returns what is written to `bench.json` in paths.output_dir."""
+    _check(cfg)
+    previous_threads = torch.get_num_threads()
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    try:
+        networks = _networks(cfg)
+        records = [record for variant, net in networks for record in bench_network(variant, net, cfg)]
+        summary = {
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": shlex.join(sys.argv),
+            "machine": machine_info(),
+            "settings": {
+                **{key: _plain(cfg[key]) for key in SETTINGS},
+                "threads_used": torch.get_num_threads(),
+            },
+            "flops": FLOPS_CONVENTION,
+            "records": records,
+        }
+    finally:
+        torch.set_num_threads(previous_threads)
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "bench.json").write_text(json.dumps(summary, indent=2))
+    print(format_table(records))
+    print(f"\nparams M = parameters the path runs; GFLOPs = 2 x multiply-adds at batch 1; "
+          f"CPU/GPU ms = batch-1 median; GPU img/s at batch {cfg.cuda_batch}\nwrote {out_dir / 'bench.json'}")
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="bench")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    bench(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Negative-heatmap losses of report §4.2 against hand-computed values on tiny (B=1, K=14) maps."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pose_lab.losses import (
+    NegativeHeatmapBCE,
+    NegativeHeatmapDiff,
+    difference_target,
+    mirror_penalty,
+    mirrored_heatmaps,
+)
+from pose_lab.skeleton import FLIP_PARTNERS, NUM_JOINTS, joint_index
+
+RIGHT_ANKLE, LEFT_ANKLE, NECK = joint_index("right_ankle"), joint_index("left_ankle"), joint_index("neck")
+
+
+def _ankles_and_neck(h: int = 2, w: int = 2) -> torch.Tensor:
+    """(1, K, h, w) targets: right ankle peaks at pixel (0, 0), left ankle at (1, 1), neck at (0, 1)."""
+    target = torch.zeros(1, NUM_JOINTS, h, w)
+    target[0, RIGHT_ANKLE, 0, 0] = 1.0
+    target[0, LEFT_ANKLE, 1, 1] = 1.0
+    target[0, NECK, 0, 1] = 1.0
+    return target
+
+
+def test_mirrored_maps_come_from_the_skeleton_partners() -> None:
+    target = torch.arange(NUM_JOINTS, dtype=torch.float32).view(1, NUM_JOINTS, 1, 1)
+    mirrored = mirrored_heatmaps(target)
+    assert mirrored.flatten().tolist() == [float(p) for p in FLIP_PARTNERS]
+    assert mirrored[0, LEFT_ANKLE].item() == RIGHT_ANKLE  # left ankle's mirror is the right ankle
+    assert mirrored[0, joint_index("right_wrist")].item() == joint_index("left_wrist")
+    assert mirrored[0, NECK].item() == NECK
+    with pytest.raises(ValueError, match="14"):
+        mirrored_heatmaps(torch.zeros(1, 2, 2, 2))
+
+
+def test_difference_target_is_joint_minus_mirror_and_keeps_self_mirrored_joints() -> None:
+    a = difference_target(_ankles_and_neck())
+    assert a[0, LEFT_ANKLE].tolist() == [[-1.0, 0.0], [0.0, 1.0]]  # −1 at the right ankle's peak
+    assert a[0, RIGHT_ANKLE].tolist() == [[1.0, 0.0], [0.0, -1.0]]
+    assert a[0, NECK].tolist() == [[0.0, 1.0], [0.0, 0.0]]  # not H − H = 0
+    assert a[0, joint_index("head_top")].abs().sum() == 0
+
+
+def test_difference_loss_is_smooth_l1_to_the_difference_target() -> None:
+    # Zero prediction: errors of 1 at the two ankles' two peaks each and at the neck's peak, 0 elsewhere.
+    predicted = torch.zeros(1, NUM_JOINTS, 2, 2)
+    entries = NUM_JOINTS * 4
+    assert NegativeHeatmapDiff(beta=1.0)(predicted, _ankles_and_neck()).item() == pytest.approx(5 * 0.5 / entries)
+    # |error| = 1 > beta = 0.5: the linear branch |e| − beta/2.
+    assert NegativeHeatmapDiff(beta=0.5)(predicted, _ankles_and_neck()).item() == pytest.approx(5 * 0.75 / entries)
+
+
+def test_mirror_penalty_acts_on_the_joint_channel_at_its_mirror_only() -> None:
+    target = _ankles_and_neck()
+    target[0, RIGHT_ANKLE, 0, 0] = 0.8
+    target[0, LEFT_ANKLE, 1, 1] = 0.6
+    predicted = torch.full((1, NUM_JOINTS, 2, 2), 0.5)
+    predicted[0, LEFT_ANKLE, 0, 0] = 0.9  # left-ankle intensity at the right ankle
+    predicted.requires_grad_(True)
+    penalty = mirror_penalty(predicted, target)
+    # Two masked pixels: (left ankle, y = 0.8, ŷ = 0.9) and (right ankle, y = 0.6, ŷ = 0.5).
+    left = -(0.8 * math.log(1 - 0.9) + 0.2 * math.log(0.9))
+    right = -(0.6 * math.log(0.5) + 0.4 * math.log(0.5))
+    assert penalty.item() == pytest.approx((left + right) / 2, rel=1e-5)
+    penalty.backward()
+    touched = predicted.grad[0].abs() > 0
+    assert touched.sum() == 2  # the neck (its own mirror) and all other pixels are masked out
+    assert touched[LEFT_ANKLE, 0, 0] and touched[RIGHT_ANKLE, 1, 1]
+    assert predicted.grad[0, LEFT_ANKLE, 0, 0] > 0  # lowering Ĥ_j at the mirror's peak lowers the loss
+
+
+def test_mirror_penalty_threshold_and_empty_mask() -> None:
+    target = _ankles_and_neck()
+    target[0, RIGHT_ANKLE, 0, 0] = 0.8
+    target[0, LEFT_ANKLE, 1, 1] = 0.3
+    predicted = torch.full((1, NUM_JOINTS, 2, 2), 0.5)
+    # threshold 0.5 keeps only (left ankle, y = 0.8): at ŷ = 0.5 its BCE is log 2 whatever y is.
+    assert mirror_penalty(predicted, target, threshold=0.5).item() == pytest.approx(math.log(2))
+    assert mirror_penalty(predicted, torch.zeros_like(target)).item() == 0.0
+
+
+def test_negative_heatmap_bce_sums_joint_mirror_and_negative_terms() -> None:
+    target = _ankles_and_neck()
+    target[0, RIGHT_ANKLE, 0, 0] = 0.8
+    predicted = torch.full((1, 2 * NUM_JOINTS, 2, 2), 0.5)
+    predicted[0, LEFT_ANKLE, 0, 0] = 0.9
+    predicted[0, NUM_JOINTS + LEFT_ANKLE, 0, 0] = 0.8  # the mirror channel predicts H_j' exactly there
+    entries = NUM_JOINTS * 4
+    log2 = math.log(2)
+    # Joint channels: BCE at 0.5 is log 2 per entry, except (left ankle, (0, 0)) with y = 0 and ŷ = 0.9.
+    joint = ((entries - 1) * log2 - math.log(0.1)) / entries
+    # Mirror channels: log 2 per entry, except ŷ = y = 0.8 there, whose BCE is the entropy of 0.8.
+    mirror = ((entries - 1) * log2 - (0.8 * math.log(0.8) + 0.2 * math.log(0.2))) / entries
+    # Negative term: (left ankle, y = 0.8, ŷ = 0.9) and (right ankle, y = 1, ŷ = 0.5).
+    negative = (-(0.8 * math.log(0.1) + 0.2 * math.log(0.9)) + log2) / 2
+    loss = NegativeHeatmapBCE(negative_weight=0.5)(predicted, target)
+    assert loss.item() == pytest.approx(joint + mirror + 0.5 * negative, rel=1e-5)
+    with pytest.raises(ValueError, match="extra_heatmaps"):
+        NegativeHeatmapBCE()(predicted[:, :NUM_JOINTS], target)
