@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LSP ?= $(or $(POSE_LAB_LSP_ROOT),../shared/datasets/lsp)
 ARGS ?=
 
-.PHONY: help setup train evaluate test test-full clean
+.PHONY: help setup train evaluate sweep bench report test test-full clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -13,9 +13,9 @@ help:  ## list the targets
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-setup: $(BIN)/python  ## create .venv and install pose_lab (editable) with its test extras
+setup: $(BIN)/python  ## create .venv and install pose_lab (editable) with its test, ONNX and sweep extras
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -e '.[test]'
+	$(BIN)/pip install -e '.[test,sweep]'
 
 train:  ## the reference recipe: base model, both phases, standard split (override with ARGS='...')
 	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train model=base phase=both $(ARGS)
@@ -31,3 +31,15 @@ test-full:  ## every test, slow ones included
 
 clean:  ## remove run outputs (keeps .venv)
 	rm -rf outputs multirun lightning_logs .pytest_cache
+
+SWEEP ?= $(lastword $(sort $(wildcard outputs/train/multiruns/*)))
+BENCH ?= $(lastword $(sort $(wildcard outputs/bench/runs/*/bench.json)))
+
+sweep:  ## the §5.1 ablation: 7 variants x 3 seeds, both phases, split seed (ARGS='hydra/launcher=parallel')
+	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train experiment=ablation $(ARGS)
+
+bench:  ## params, GFLOPs, CPU/GPU latency of every variant -> outputs/bench/runs/DATE/bench.json
+	$(BIN)/python -m pose_lab.bench $(ARGS)
+
+report:  ## RESULTS.md + plot from the latest sweep and bench (or SWEEP=dir BENCH=path|null)
+	$(BIN)/python -m pose_lab.report sweep=$(SWEEP) bench=$(or $(BENCH),null) $(ARGS)

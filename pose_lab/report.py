@@ -1,0 +1,504 @@
+"""Turn a sweep and a bench into RESULTS.md and a plot: `python -m pose_lab.report sweep=DIR bench=PATH`.
+
+Reads only files. Every folder under `sweep` holding a `run_config.yaml` is one training run
+(`pose_lab.train` writes it first and `metrics.json` last, so a folder without `metrics.json` is a run that
+failed or has not finished). Runs are grouped by model variant within each (split, input size, phases), as
+only runs differing in seed should be averaged (other differences are flagged); per variant the report gives
+mean ± sample standard deviation over seeds of the test PCKh@0.5 of the regression output (the inference
+path) and of the heatmap output, and PCK@0.2 of the regression output, and joins `bench.json`
+(`python -m pose_lab.bench`) for parameters, GFLOPs and batch-1 latency of both inference paths at the
+runs' input size. Beside them stand the report's own Table 1 numbers (§5.1), labelled as the report's: those
+are the only numbers typed in this code. Missing runs are listed, never dropped, and the commands that
+made the sweep, the bench and this report are written under the table, with the bench machine.
+
+The plot is accuracy (PCKh@0.5 regression, mean with std error bars) against CPU latency of the
+`latency_path` inference path, one labelled point per variant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import statistics
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hydra
+from matplotlib.figure import Figure
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from yaml import YAMLError
+
+from pose_lab.errors import PoseLabError, exit_on_user_error
+from pose_lab.train import RUN_CONFIG
+
+METRICS_FILE = "metrics.json"
+MULTIRUN_FILE = "multirun.yaml"  # written by Hydra's sweeper into the sweep folder
+INFERENCE_PATHS: tuple[str, ...] = ("full", "regression")  # bench.json record paths
+# (metrics.json test key, column title); the first is the headline metric of the table and the plot.
+METRICS: tuple[tuple[str, str], ...] = (
+    ("test/pckh@0.5_regression", "PCKh@0.5 %"),
+    ("test/pckh@0.5_heatmap", "heatmap PCKh@0.5 %"),
+    ("test/pck@0.2_regression", "PCK@0.2 %"),
+)
+BENCH_RECORD_KEYS = frozenset({"variant", "path", "backend", "input_size", "params", "gflops", "cpu", "cuda"})
+
+# The report's Table 1 (§5.1 Ablation): PCK score (%) and latency (ms) per row, on its 60/20/20 split and
+# its own hardware. Quoted for reference only; nothing computed here comes from these numbers.
+REPORT_TABLE1: dict[str, tuple[float, float]] = {
+    "Base Model": (58.5, 116),
+    "Architecture Modifications": (39.1, 290),
+    "Heatmap Loss Modifications": (43.7, 93),
+    "ViT Modules Modifications": (41.7, 117),
+    "CBAM Modules Modifications": (42.0, 124),
+}
+# Which Table 1 row describes each variant (conf/model/<variant>.yaml), in the study's order. None: the
+# report gives no test score (§4.2 attempt 1). Table 1 has one ViT row and does not say if it is ViT or ViT2.
+REPORT_ROW: dict[str, str | None] = {
+    "base": "Base Model",
+    "arch_mod": "Architecture Modifications",
+    "neg_heatmap_diff": None,
+    "neg_heatmap": "Heatmap Loss Modifications",
+    "vit": "ViT Modules Modifications",
+    "vit2": "ViT Modules Modifications",
+    "cbam": "CBAM Modules Modifications",
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run folder: what it trained, and its test scores (None when it has no metrics.json)."""
+
+    folder: Path
+    variant: str
+    seed: int
+    split: str
+    input_size: int
+    phases: str  # the phase stages in order, e.g. "pretrain+regression"
+    settings: dict[str, Any]  # run_config.yaml flattened to dotted keys, for spotting unequal runs
+    test: dict[str, float] | None
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean and sample standard deviation (None for one value) of n values, in percent."""
+
+    mean: float
+    std: float | None
+    n: int
+
+
+@dataclass(frozen=True)
+class VariantRow:
+    """One variant in one (split, input size, phases) group."""
+
+    variant: str
+    seeds: list[int]  # seeds of the finished runs, one entry per run
+    failed: list[Run]
+    differing: list[str]  # settings (besides seed and paths) that differ between its runs
+    stats: dict[str, Stat | None]  # per METRICS key; None when a finished run lacks it or none finished
+
+
+Group = tuple[str, int, str]  # (split label, input size, phases)
+# Settings expected to differ between the runs of one variant (dotted-key prefixes).
+PER_RUN_SETTINGS: tuple[str, ...] = ("seed", "resume", "paths.", "data.root")
+
+
+def _split_label(split: Any) -> str:
+    """A named split as its name, an explicit one as compact JSON."""
+    return split if isinstance(split, str) else json.dumps(split)
+
+
+def _load_yaml(path: Path, kind: type[DictConfig] | type[ListConfig] = DictConfig) -> Any:
+    """A YAML file written by pose_lab.train or Hydra, as a DictConfig (or ListConfig)."""
+    try:
+        loaded = OmegaConf.load(path)
+    except (OSError, YAMLError, OmegaConfBaseException) as error:
+        raise PoseLabError(f"{path}: cannot read it as YAML ({error}); delete or fix that run folder") from error
+    if not isinstance(loaded, kind):
+        raise PoseLabError(f"{path}: expected a {'mapping' if kind is DictConfig else 'list'}; "
+                           "delete or fix that run folder")
+    return loaded
+
+
+def _load_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PoseLabError(f"{path}: cannot read it as JSON ({error}); {what}") from error
+
+
+def load_run(folder: Path) -> Run:
+    """The run in `folder` from its run_config.yaml and, if present, metrics.json."""
+    config = _load_yaml(folder / RUN_CONFIG)
+    metrics_path = folder / METRICS_FILE
+    metrics = _load_json(metrics_path, "re-run or delete that run") if metrics_path.is_file() else None
+    variant = OmegaConf.select(config, "model_name") or (metrics or {}).get("model")
+    data = config.get("data")
+    if variant is None or config.get("seed") is None or not isinstance(data, DictConfig) \
+            or "split" not in data or "input_size" not in data:
+        raise PoseLabError(f"{folder / RUN_CONFIG}: needs model_name, seed, data.split and data.input_size; "
+                           "is this a pose_lab.train run folder?")
+    test = None
+    if metrics is not None:
+        if not isinstance(metrics.get("test"), dict):
+            raise PoseLabError(f"{metrics_path}: has no 'test' scores; re-run or delete that run")
+        test = {key: float(value) for key, value in metrics["test"].items()}
+    split = OmegaConf.to_container(data.split) if OmegaConf.is_config(data.split) else data.split
+    phases = "+".join(OmegaConf.select(config, "phase.stages", default={}) or {}) or "unknown"
+    return Run(folder, str(variant), int(config.seed), _split_label(split), int(data.input_size), phases,
+               _flatten(OmegaConf.to_container(config, resolve=False)), test)
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as {"a.b.c": leaf}; lists stay leaves."""
+    if not isinstance(tree, dict) or not tree:
+        return {prefix: tree}
+    flat = {}
+    for key, value in tree.items():
+        flat.update(_flatten(value, f"{prefix}{key}."))
+    return {key.removesuffix("."): value for key, value in flat.items()}
+
+
+def differing_settings(runs: list[Run]) -> list[str]:
+    """Dotted keys whose values differ between `runs`, besides PER_RUN_SETTINGS."""
+    keys = sorted({key for run in runs for key in run.settings})
+    return [key for key in keys if not key.startswith(PER_RUN_SETTINGS)
+            and len({json.dumps(run.settings.get(key), sort_keys=True) for run in runs}) > 1]
+
+
+def collect_runs(sweep_dir: Path) -> list[Run]:
+    """Every run folder (one holding run_config.yaml) under `sweep_dir`, in path order."""
+    if not sweep_dir.is_dir():
+        raise PoseLabError(f"sweep={sweep_dir}: no such folder; pass the folder of a `pose_lab.train -m` "
+                           "sweep, e.g. outputs/train/multiruns/DATE")
+    folders = sorted(path.parent for path in sweep_dir.rglob(RUN_CONFIG))
+    if not folders:
+        raise PoseLabError(f"sweep={sweep_dir}: no run folders (none holds {RUN_CONFIG}); pass the folder of "
+                           "a `pose_lab.train -m` sweep, e.g. outputs/train/multiruns/DATE")
+    return [load_run(folder) for folder in folders]
+
+
+def mean_std(values: list[float]) -> Stat:
+    """Mean and sample standard deviation of fractions, in percent."""
+    percent = [100.0 * value for value in values]
+    std = statistics.stdev(percent) if len(percent) > 1 else None
+    return Stat(statistics.fmean(percent), std, len(percent))
+
+
+def _order(variant: str) -> tuple[int, str]:
+    known = list(REPORT_ROW)
+    return (known.index(variant), "") if variant in known else (len(known), variant)
+
+
+def summarize(runs: list[Run]) -> dict[Group, list[VariantRow]]:
+    """Runs grouped by (split, input size, phases), then by variant in the study's order."""
+    grouped: dict[Group, dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        grouped[(run.split, run.input_size, run.phases)][run.variant].append(run)
+    summary = {}
+    for group, variants in grouped.items():
+        rows = []
+        for variant in sorted(variants, key=_order):
+            finished = [run for run in variants[variant] if run.test is not None]
+            stats: dict[str, Stat | None] = {}
+            for key, _ in METRICS:
+                values = [run.test[key] for run in finished if key in run.test]
+                stats[key] = mean_std(values) if values and len(values) == len(finished) else None
+            rows.append(VariantRow(variant, sorted(run.seed for run in finished),
+                                   [run for run in variants[variant] if run.test is None],
+                                   differing_settings(variants[variant]), stats))
+        summary[group] = rows
+    return summary
+
+
+def load_bench(path: Path | None, backend: str) -> dict[str, Any] | None:
+    """bench.json, checked for what the report reads, with only the records of `backend` (bench.json holds
+    one record per variant, path and backend); None when no bench is given."""
+    if path is None:
+        return None
+    if not path.is_file():
+        raise PoseLabError(f"bench={path}: no such file; run `python -m pose_lab.bench` (make bench) and pass "
+                           "its bench.json, or bench=null to report without latency")
+    bench = _load_json(path, "pass the bench.json written by `python -m pose_lab.bench`")
+    if not isinstance(bench, dict) or not isinstance(bench.get("records"), list) \
+            or not isinstance(bench.get("machine"), dict):
+        raise PoseLabError(f"bench={path}: not a pose_lab.bench file (needs 'machine' and a 'records' list)")
+    for index, record in enumerate(bench["records"]):
+        missing = BENCH_RECORD_KEYS - set(record) if isinstance(record, dict) else BENCH_RECORD_KEYS
+        if missing:
+            raise PoseLabError(f"bench={path}: records[{index}] lacks {', '.join(sorted(missing))}; "
+                               "re-run `python -m pose_lab.bench`")
+    records = [record for record in bench["records"] if record["backend"] == backend]
+    if not records:
+        found = sorted({str(record["backend"]) for record in bench["records"]})
+        raise PoseLabError(f"bench={path}: no records for backend={backend}; it has {', '.join(found) or 'none'}")
+    return {**bench, "records": records}
+
+
+def bench_records(bench: dict[str, Any] | None, variant: str, input_size: int) -> dict[str, dict[str, Any]]:
+    """The bench records of `variant` at `input_size`, by inference path (empty when not benched)."""
+    if bench is None:
+        return {}
+    return {record["path"]: record for record in bench["records"]
+            if record["variant"] == variant and record["input_size"] == input_size}
+
+
+def _percent(stat: Stat | None) -> str:
+    if stat is None:
+        return "n/a"
+    return f"{stat.mean:.1f}" if stat.std is None else f"{stat.mean:.1f} ± {stat.std:.1f}"
+
+
+def _pair(records: dict[str, dict[str, Any]], cell: Callable[[dict[str, Any]], str]) -> str:
+    """`full / regression` values of one bench column."""
+    return " / ".join(cell(records[path]) if path in records else "n/a" for path in INFERENCE_PATHS)
+
+
+def _latency(section: dict[str, Any]) -> str:
+    return "n/a" if section.get("skipped") else f"{section['median_ms']:.1f}"
+
+
+def _bench_cells(bench: dict[str, Any] | None, records: dict[str, dict[str, Any]]) -> list[str]:
+    if bench is None:
+        return ["not measured"] * 4
+    if not records:
+        return ["not in bench"] * 4
+    return [
+        _pair(records, lambda r: f"{r['params']['used'] / 1e6:.3f}"),
+        _pair(records, lambda r: f"{r['gflops']:.3f}"),
+        _pair(records, lambda r: _latency(r["cpu"])),
+        _pair(records, lambda r: _latency(r["cuda"])),
+    ]
+
+
+def _report_cells(variant: str) -> list[str]:
+    row = REPORT_ROW.get(variant)
+    if row is None:
+        return ["—", "—"]
+    pck, latency = REPORT_TABLE1[row]
+    return [f"{pck:.1f}", f"{latency:.0f}"]
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def group_table(rows: list[VariantRow], bench: dict[str, Any] | None, input_size: int) -> list[str]:
+    """The markdown table of one (split, input size, phases) group."""
+    most = max(len(row.seeds) for row in rows)
+    header = ["variant", "n", "seeds", *(title for _, title in METRICS), "params M (full / reg)",
+              "GFLOPs (full / reg)", "CPU ms (full / reg)", "GPU ms (full / reg)",
+              "report PCK % (§5.1)", "report ms (§5.1)"]
+    body = []
+    for row in rows:
+        n = f"{len(row.seeds)} ⚠" if len(row.seeds) < most or row.failed else str(len(row.seeds))
+        body.append([
+            f"`{row.variant}`", n, ", ".join(map(str, row.seeds)) or "—",
+            *(_percent(row.stats[key]) for key, _ in METRICS),
+            *_bench_cells(bench, bench_records(bench, row.variant, input_size)),
+            *_report_cells(row.variant),
+        ])
+    return _markdown_table(header, body)
+
+
+def problems(sweep_dir: Path, summary: dict[Group, list[VariantRow]]) -> list[str]:
+    """Failed or unfinished runs, variants with fewer finished seeds than others, repeated seeds, and
+    variants whose runs differ in more than the seed."""
+    lines = []
+    for (split, size, phases), rows in summary.items():
+        most = max(len(row.seeds) for row in rows)
+        where = f"split {split}, input {size}, phases {phases}" if len(summary) > 1 else ""
+        for row in rows:
+            for run in row.failed:
+                lines.append(f"- `{run.folder.relative_to(sweep_dir)}` ({row.variant}, seed {run.seed}): "
+                             f"failed or unfinished ({RUN_CONFIG} without {METRICS_FILE})")
+            if len(row.seeds) < most:
+                lines.append(f"- `{row.variant}`{' (' + where + ')' if where else ''}: {len(row.seeds)} finished "
+                             f"seed(s), other variants have up to {most}; its mean is over fewer runs")
+            repeated = sorted({seed for seed in row.seeds if row.seeds.count(seed) > 1})
+            if repeated:
+                lines.append(f"- `{row.variant}`: seed(s) {', '.join(map(str, repeated))} finished more than "
+                             "once; every run is averaged")
+            if row.differing:
+                lines.append(f"- `{row.variant}`: its runs differ in {', '.join(row.differing)}; they are "
+                             "averaged all the same")
+    return lines
+
+
+def sweep_commands(sweep_dir: Path, runs: list[Run]) -> list[str]:
+    """The command of each sweep (its multirun.yaml) and of each run outside any sweep (.hydra/overrides.yaml)."""
+    commands = []
+    sweeps = sorted(path.parent for path in sweep_dir.rglob(MULTIRUN_FILE))
+    for folder in sweeps:
+        # Overrides as typed: `${...}` in them is not resolved.
+        hydra_cfg = OmegaConf.to_container(_load_yaml(folder / MULTIRUN_FILE).hydra, resolve=False)
+        hydra_overrides = hydra_cfg["overrides"]["hydra"]
+        multirun = "hydra.mode=MULTIRUN" in hydra_overrides
+        words = ["python", "-m", f"pose_lab.{hydra_cfg['job']['name']}", *(["-m"] if multirun else []),
+                 *(o for o in hydra_overrides if o != "hydra.mode=MULTIRUN"), *hydra_cfg["overrides"]["task"]]
+        commands.append(f"`cd {shlex.quote(hydra_cfg['runtime']['cwd'])} && {shlex.join(words)}`")
+    for run in runs:
+        if any(run.folder.is_relative_to(folder) for folder in sweeps):
+            continue
+        overrides = run.folder / ".hydra" / "overrides.yaml"
+        if overrides.is_file():
+            typed = OmegaConf.to_container(_load_yaml(overrides, ListConfig), resolve=False)
+            words = ["python", "-m", "pose_lab.train", *typed]
+            commands.append(f"`{shlex.join(words)}` (run `{run.folder.relative_to(sweep_dir)}`)")
+        else:
+            commands.append(f"not recorded for `{run.folder.relative_to(sweep_dir)}` (no .hydra/overrides.yaml)")
+    return commands
+
+
+def machine_lines(bench: dict[str, Any]) -> list[str]:
+    """The bench machine and settings, as recorded in bench.json."""
+    machine, settings = bench["machine"], bench.get("settings", {})
+    return [
+        f"- CPU: {machine.get('cpu')} ({machine.get('cpu_count')} cores), torch threads "
+        f"{settings.get('threads_used', machine.get('threads'))}",
+        f"- GPU: {machine.get('cuda') or 'none'}"
+        + (f" (CUDA {machine['cuda_version']})" if machine.get("cuda_version") else ""),
+        f"- torch {machine.get('torch')}, Python {machine.get('python')}, {machine.get('platform')}",
+        f"- bench settings: warmup {settings.get('warmup')}, iters {settings.get('iters')}, channels_last "
+        f"{settings.get('channels_last')}, batch 1; date {bench.get('date')}; command `{bench.get('command')}`",
+    ]
+
+
+def _gpu_reason(bench: dict[str, Any]) -> str | None:
+    reasons = {r["cuda"].get("reason") for r in bench["records"] if r["cuda"].get("skipped")}
+    return "; ".join(sorted(str(reason) for reason in reasons)) or None
+
+
+def plot_points(summary: dict[Group, list[VariantRow]], bench: dict[str, Any] | None,
+                latency_path: str) -> dict[Group, list[tuple[str, float, Stat]]]:
+    """(variant, CPU ms of `latency_path`, headline Stat) per group, for variants with both numbers."""
+    headline = METRICS[0][0]
+    points: dict[Group, list[tuple[str, float, Stat]]] = {}
+    for group, rows in summary.items():
+        for row in rows:
+            record = bench_records(bench, row.variant, group[1]).get(latency_path)
+            stat = row.stats[headline]
+            if record is not None and not record["cpu"].get("skipped") and stat is not None:
+                points.setdefault(group, []).append((row.variant, record["cpu"]["median_ms"], stat))
+    return points
+
+
+def draw_plot(points: dict[Group, list[tuple[str, float, Stat]]], latency_path: str, path: Path) -> None:
+    """Accuracy against CPU latency, one labelled point per variant (one series per group), as a PNG."""
+    figure = Figure(figsize=(7, 5), layout="constrained")
+    axes = figure.add_subplot()
+    for (split, size, phases), series in points.items():
+        xs = [x for _, x, _ in series]
+        ys = [stat.mean for _, _, stat in series]
+        errors = [stat.std or 0.0 for _, _, stat in series]
+        axes.errorbar(xs, ys, yerr=errors, fmt="o", capsize=4, label=f"split {split}, input {size}, {phases}")
+        for (variant, x, stat) in series:
+            axes.annotate(f"{variant} (n={stat.n})", (x, stat.mean), textcoords="offset points", xytext=(6, 6))
+    axes.set_xlabel(f"CPU latency, batch 1, {latency_path} path (ms, median)")
+    axes.set_ylabel("test PCKh@0.5, regression output (%, mean ± std over seeds)")
+    axes.set_title("Accuracy against latency per variant")
+    axes.grid(alpha=0.3)
+    axes.margins(x=0.15, y=0.1)  # room for the labels
+    if len(points) > 1:
+        axes.legend()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+
+
+def report_command(cfg: DictConfig) -> str:
+    """The command line that reproduces this report, from its settings."""
+    words = ["python", "-m", "pose_lab.report", f"sweep={cfg.sweep}", f"bench={cfg.bench or 'null'}",
+             f"backend={cfg.backend}", f"output={cfg.output}", f"plot={cfg.plot}",
+             f"latency_path={cfg.latency_path}"]
+    return shlex.join(words)
+
+
+def render(cfg: DictConfig, sweep_dir: Path, runs: list[Run], summary: dict[Group, list[VariantRow]],
+           bench: dict[str, Any] | None, plot: Path | None, plot_note: str) -> str:
+    """The whole RESULTS.md."""
+    finished = sum(run.test is not None for run in runs)
+    lines = [
+        "# Results",
+        "",
+        f"Sweep `{sweep_dir}`: {len(runs)} run folder(s), {finished} finished. Test scores of the final phase "
+        "of each run (best validation checkpoint), mean ± sample std over seeds; `n` = finished runs "
+        "(⚠: fewer than other variants, or runs failed). Latency: batch-1 median of `pose_lab.bench` at the "
+        f"runs' input size, backend `{cfg.backend}`, `full` = heatmaps + coordinates, `reg` = the regression-only "
+        "inference path.",
+    ]
+    if len(summary) > 1:
+        lines += ["", "**The runs differ in split, input size or phases; each group has its own table.**"]
+    for (split, size, phases), rows in summary.items():
+        lines += ["", f"## Split `{split}`, input {size} px, phases {phases}", "", *group_table(rows, bench, size)]
+        if split != "seed":
+            lines += ["", "The report's numbers are on its 60/20/20 split (`data.split=seed`), not this one."]
+    lines += [
+        "",
+        "`report PCK %` and `report ms` are the report's own Table 1 (§5.1), quoted for reference: its PCK "
+        "score on its 60/20/20 split and its latency on its own hardware. Table 1 has one ViT row for both "
+        "`vit` and `vit2`; it gives no test score for `neg_heatmap_diff` (§4.2 attempt 1).",
+    ]
+    if bench is None:
+        lines += ["", "Latency columns: not measured (`bench=null`)."]
+    elif (reason := _gpu_reason(bench)) is not None:
+        lines += ["", f"GPU ms n/a: {reason}."]
+    if plot is not None:
+        lines += ["", f"![accuracy against latency]({os.path.relpath(plot, Path(cfg.output).resolve().parent)})"]
+    if plot_note:
+        lines += ["", plot_note]
+    issues = problems(sweep_dir, summary)
+    lines += ["", "## Missing or failed runs", "",
+              *(issues or [f"None: every run folder has its {METRICS_FILE} and every variant the same seeds."])]
+    lines += ["", "## How these numbers were made", "", "Sweep:", "",
+              *(f"- {command}" for command in sweep_commands(sweep_dir, runs)),
+              "", "Report:", "", f"- `{report_command(cfg)}`"]
+    if bench is not None:
+        lines += ["", f"Latency machine (from `{cfg.bench}`):", "", *machine_lines(bench)]
+    return "\n".join(lines) + "\n"
+
+
+def report(cfg: DictConfig) -> dict[str, Any]:
+    """Write RESULTS.md (cfg.output) and the plot (cfg.plot); returns the per-group rows and the paths."""
+    if not cfg.sweep:
+        raise PoseLabError("pass sweep=DIR: the folder of a `pose_lab.train -m` sweep, "
+                           "e.g. outputs/train/multiruns/DATE")
+    if cfg.latency_path not in INFERENCE_PATHS:
+        raise PoseLabError(f"latency_path={cfg.latency_path}; valid: {', '.join(INFERENCE_PATHS)}")
+    sweep_dir = Path(cfg.sweep).resolve()
+    runs = collect_runs(sweep_dir)
+    bench = load_bench(Path(cfg.bench) if cfg.bench else None, cfg.backend)
+    summary = summarize(runs)
+    points = plot_points(summary, bench, cfg.latency_path)
+    plot: Path | None = None
+    if points:
+        plot = Path(cfg.plot).resolve()
+        draw_plot(points, cfg.latency_path, plot)
+        plotted = {(group, variant) for group, series in points.items() for variant, _, _ in series}
+        left_out = [f"`{row.variant}`" for group, rows in summary.items() for row in rows
+                    if (group, row.variant) not in plotted]
+        note = ("Not in the plot (no finished run or no CPU latency at its input size): " + ", ".join(left_out)
+                + ".") if left_out else ""
+    else:
+        note = ("No plot: " + ("no bench (`bench=null`)." if bench is None else
+                               "no variant has both a finished run and a CPU latency at its input size."))
+    output = Path(cfg.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render(cfg, sweep_dir, runs, summary, bench, plot, note))
+    print(f"wrote {output}" + (f" and {plot}" if plot else ""))
+    return {"output": str(output), "plot": str(plot) if plot else None, "groups": summary}
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="report")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    report(cfg)
+
+
+if __name__ == "__main__":
+    main()

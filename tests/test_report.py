@@ -1,0 +1,211 @@
+"""report on synthetic run folders: hand-computed mean ± std, failed and short variants listed, plot, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+from pose_lab.errors import PoseLabError
+from pose_lab.report import REPORT_TABLE1, report
+
+CONF = str(Path(__file__).resolve().parents[1] / "conf")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _write_run(sweep: Path, name: str, variant: str, seed: int, scores: tuple[float, float, float] | None,
+               split: str = "seed", input_size: int = 256) -> Path:
+    """A run folder as pose_lab.train leaves it; `scores` (PCKh reg, PCKh heatmap, PCK@0.2 reg) or None for a
+    run that died before writing metrics.json."""
+    folder = sweep / name
+    (folder / ".hydra").mkdir(parents=True)
+    config = {
+        "paths": {"output_dir": str(folder)},
+        "data": {"root": "/data/lsp", "split": split, "input_size": input_size},
+        "phase": {"stages": {"pretrain": {"epochs": 60}, "regression": {"epochs": 40}}},
+        "model_name": variant,
+        "seed": seed,
+    }
+    (folder / "run_config.yaml").write_text(yaml.safe_dump(config))
+    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"model={variant}", f"seed={seed}"]))
+    if scores is not None:
+        regression, heatmap, pck = scores
+        test = {"test/pckh@0.5_regression": regression, "test/pckh@0.5_heatmap": heatmap,
+                "test/pck@0.2_regression": pck, "test/pck@0.2_heatmap": 0.1, "test/loss_total": 1.0}
+        (folder / "metrics.json").write_text(json.dumps({"model": variant, "seed": seed, "test": test}))
+    return folder
+
+
+def _record(variant: str, path: str, params: int, gflops: float, cpu_ms: float, backend: str = "torch") -> dict:
+    return {
+        "variant": variant, "path": path, "backend": backend, "input_size": 256,
+        "params": {"total": 1_234_567, "used": params}, "gflops": gflops,
+        "cpu": {"skipped": False, "batch": 1, "threads": 2, "median_ms": cpu_ms, "p90_ms": cpu_ms + 1},
+        "cuda": {"skipped": True, "reason": "no CUDA device"},
+    }
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    """base and cbam with seeds 0 and 1, a base run that died (seed 2), vit with seed 0 only."""
+    root = tmp_path / "multiruns" / "2025-01-01_00-00-00"
+    _write_run(root, "0_model=base,seed=0", "base", 0, (0.50, 0.40, 0.30))
+    _write_run(root, "1_model=base,seed=1", "base", 1, (0.60, 0.44, 0.35))
+    _write_run(root, "2_model=base,seed=2", "base", 2, None)
+    _write_run(root, "3_model=cbam,seed=0", "cbam", 0, (0.42, 0.38, 0.20))
+    _write_run(root, "4_model=cbam,seed=1", "cbam", 1, (0.46, 0.36, 0.22))
+    _write_run(root, "5_model=vit,seed=0", "vit", 0, (0.41, 0.30, 0.25))
+    multirun = {"hydra": {"overrides": {"hydra": ["hydra.mode=MULTIRUN"],
+                                        "task": ["model=base,cbam,vit", "seed=0,1,2", "phase=both"]},
+                          "job": {"name": "train"}, "runtime": {"cwd": "/repo"}}}
+    (root / "multirun.yaml").write_text(yaml.safe_dump(multirun))
+    return root
+
+
+@pytest.fixture
+def bench_json(tmp_path: Path) -> Path:
+    records = []
+    for variant, cpu_ms in (("base", 12.34), ("cbam", 14.0), ("vit", 16.0)):
+        records += [_record(variant, "full", 1_234_567, 1.5, cpu_ms),
+                    _record(variant, "regression", 1_000_000, 1.25, cpu_ms - 3.58),
+                    _record(variant, "regression", 1_000_000, 1.25, 2.0, backend="onnxruntime")]
+    bench = {"date": "2025-01-02T00:00:00+00:00", "command": "pose_lab/bench.py input_size=256",
+             "machine": {"cpu": "Test CPU 9000", "cpu_count": 2, "threads": 2, "torch": "2.x", "python": "3.11",
+                         "platform": "Linux", "cuda": None, "cuda_version": None},
+             "settings": {"input_size": 256, "warmup": 10, "iters": 50, "channels_last": True, "threads_used": 2},
+             "records": records}
+    path = tmp_path / "bench" / "bench.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(bench))
+    return path
+
+
+def _cfg(tmp_path: Path, sweep: Path | str, bench: Path | str | None, *overrides: str) -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose("report", overrides=[
+            f"sweep={sweep}", f"bench={bench if bench is not None else 'null'}",
+            f"output={tmp_path / 'out' / 'RESULTS.md'}", f"plot={tmp_path / 'out' / 'results' / 'plot.png'}",
+            *overrides,
+        ])
+
+
+def _row(markdown: str, variant: str) -> list[str]:
+    """The cells of `variant`'s table row."""
+    line = next(line for line in markdown.splitlines() if line.startswith(f"| `{variant}` |"))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+@pytest.fixture
+def written(tmp_path: Path, sweep: Path, bench_json: Path) -> tuple[dict, str]:
+    result = report(_cfg(tmp_path, sweep, bench_json))
+    return result, Path(result["output"]).read_text()
+
+
+def test_table_has_hand_computed_mean_and_sample_std(written: tuple[dict, str]) -> None:
+    result, markdown = written
+    (group,) = result["groups"]
+    assert group == ("seed", 256, "pretrain+regression")
+    rows = {row.variant: row for row in result["groups"][group]}
+    assert list(rows) == ["base", "vit", "cbam"]  # the study's order
+    base = rows["base"].stats
+    assert base["test/pckh@0.5_regression"].mean == pytest.approx(55.0)
+    assert base["test/pckh@0.5_regression"].std == pytest.approx(7.0710678)  # sqrt(((50-55)^2+(60-55)^2)/1)
+    assert base["test/pckh@0.5_heatmap"].std == pytest.approx(2.8284271)
+    assert rows["vit"].stats["test/pckh@0.5_regression"].std is None
+    # variant, n, seeds, PCKh reg, PCKh heatmap, PCK@0.2, params, GFLOPs, CPU ms, GPU ms, report PCK, report ms
+    assert _row(markdown, "base") == ["`base`", "2 ⚠", "0, 1", "55.0 ± 7.1", "42.0 ± 2.8", "32.5 ± 3.5",
+                                      "1.235 / 1.000", "1.500 / 1.250", "12.3 / 8.8", "n/a / n/a", "58.5", "116"]
+    assert _row(markdown, "cbam")[1:6] == ["2", "0, 1", "44.0 ± 2.8", "37.0 ± 1.4", "21.0 ± 1.4"]
+    assert _row(markdown, "vit")[1:4] == ["1 ⚠", "0", "41.0"]
+    assert "GPU ms n/a: no CUDA device" in markdown
+
+
+def test_failed_run_and_short_variant_are_listed(written: tuple[dict, str]) -> None:
+    _, markdown = written
+    issues = markdown.split("## Missing or failed runs")[1].split("##")[0]
+    assert "`2_model=base,seed=2` (base, seed 2): failed or unfinished" in issues
+    assert "`vit`: 1 finished seed(s), other variants have up to 2" in issues
+    assert "cbam" not in issues
+
+
+def test_report_table1_is_quoted_beside_the_results(written: tuple[dict, str]) -> None:
+    _, markdown = written
+    assert "| report PCK % (§5.1) | report ms (§5.1) |" in markdown
+    assert _row(markdown, "cbam")[-2:] == [f"{REPORT_TABLE1['CBAM Modules Modifications'][0]:.1f}", "124"]
+    assert _row(markdown, "vit")[-2:] == ["41.7", "117"]
+
+
+def test_commands_machine_and_plot_are_written(written: tuple[dict, str], tmp_path: Path) -> None:
+    result, markdown = written
+    assert "`cd /repo && python -m pose_lab.train -m model=base,cbam,vit seed=0,1,2 phase=both`" in markdown
+    assert "python -m pose_lab.report sweep=" in markdown
+    assert "Test CPU 9000 (2 cores)" in markdown
+    plot = Path(result["plot"])
+    assert plot == tmp_path / "out" / "results" / "plot.png"
+    assert plot.read_bytes().startswith(PNG_SIGNATURE) and plot.stat().st_size > 1000
+    assert "![accuracy against latency](results/plot.png)" in markdown
+
+
+def test_without_bench_latency_is_not_measured_and_no_plot(tmp_path: Path, sweep: Path) -> None:
+    result = report(_cfg(tmp_path, sweep, None))
+    markdown = Path(result["output"]).read_text()
+    assert _row(markdown, "base")[6:10] == ["not measured"] * 4
+    assert result["plot"] is None and "No plot: no bench" in markdown
+    assert not (tmp_path / "out" / "results").exists()
+
+
+def test_runs_outside_a_multirun_give_their_own_command(tmp_path: Path, sweep: Path) -> None:
+    (sweep / "multirun.yaml").unlink()
+    markdown = Path(report(_cfg(tmp_path, sweep, None))["output"]).read_text()
+    assert "`python -m pose_lab.train model=cbam seed=1` (run `4_model=cbam,seed=1`)" in markdown
+
+
+def test_runs_of_a_variant_that_differ_beyond_the_seed_are_flagged(tmp_path: Path, sweep: Path) -> None:
+    config = sweep / "4_model=cbam,seed=1" / "run_config.yaml"
+    config.write_text(config.read_text() + "trainer:\n  max_epochs: 3\n")
+    markdown = Path(report(_cfg(tmp_path, sweep, None))["output"]).read_text()
+    assert "`cbam`: its runs differ in trainer.max_epochs; they are averaged all the same" in markdown
+    assert "`base`: its runs differ" not in markdown  # seeds and output folders differ, as they should
+
+
+def test_latency_comes_from_the_chosen_backend(tmp_path: Path, sweep: Path, bench_json: Path) -> None:
+    markdown = Path(report(_cfg(tmp_path, sweep, bench_json, "backend=onnxruntime"))["output"]).read_text()
+    assert _row(markdown, "base")[6:10] == ["n/a / 1.000", "n/a / 1.250", "n/a / 2.0", "n/a / n/a"]
+    with pytest.raises(PoseLabError, match="no records for backend=tensorrt; it has onnxruntime, torch"):
+        report(_cfg(tmp_path, sweep, bench_json, "backend=tensorrt"))
+
+
+def test_groups_by_split_and_input_size(tmp_path: Path, sweep: Path, bench_json: Path) -> None:
+    _write_run(sweep, "6_standard", "base", 0, (0.7, 0.6, 0.5), split="standard", input_size=192)
+    result = report(_cfg(tmp_path, sweep, bench_json))
+    assert set(result["groups"]) == {("seed", 256, "pretrain+regression"),
+                                     ("standard", 192, "pretrain+regression")}
+    markdown = Path(result["output"]).read_text()
+    assert "each group has its own table" in markdown
+    assert "| `base` | 1 | 0 | 70.0 |" in markdown and "not in bench" in markdown  # bench is at 256 only
+
+
+def test_missing_or_empty_sweep_is_a_user_error(tmp_path: Path, bench_json: Path) -> None:
+    with pytest.raises(PoseLabError, match="no such folder"):
+        report(_cfg(tmp_path, tmp_path / "nowhere", bench_json))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PoseLabError, match="no run folders"):
+        report(_cfg(tmp_path, tmp_path / "empty", bench_json))
+
+
+def test_missing_or_malformed_bench_is_a_user_error(tmp_path: Path, sweep: Path) -> None:
+    with pytest.raises(PoseLabError, match="no such file.*bench=null"):
+        report(_cfg(tmp_path, sweep, tmp_path / "missing.json"))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(PoseLabError, match="cannot read it as JSON"):
+        report(_cfg(tmp_path, sweep, broken))
+    broken.write_text(json.dumps({"machine": {}, "records": [{"variant": "base"}]}))
+    with pytest.raises(PoseLabError, match=r"records\[0\] lacks .*gflops"):
+        report(_cfg(tmp_path, sweep, broken))
