@@ -225,8 +225,14 @@ class RegressionBranch(nn.Module):
         final_size = _ceil_half(_ceil_half(input_size // 32))
         self.coords = nn.Linear(width * final_size**2, num_joints * 2)
         self.visibility = nn.Linear(width * final_size**2, num_joints)
-        # Targets live in [0, 1]; starting at the frame centre lets MSE learn the pose, not the offset.
+        # The flattened features are large (deep residual stacks, fan-in ~1000), so default-initialised heads
+        # start with coordinates of std ~5 on [0, 1] targets and saturated visibility logits; the first
+        # updates then mostly kill ReLUs. Zero weights start every image at the frame centre with
+        # visibility 0.5, and the heads grow from there.
+        for head in (self.coords, self.visibility):
+            nn.init.zeros_(head.weight)
         nn.init.constant_(self.coords.bias, 0.5)
+        nn.init.zeros_(self.visibility.bias)
 
     def forward(self, features: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         """Named features (tap level and encoder stages) → coords (B, K, 2), visibility (B, K, 1)."""

@@ -232,3 +232,10 @@ def test_residual_separable_conv_needs_matching_shapes() -> None:
 @pytest.mark.parametrize("kind", ["bilinear", "transpose"])
 def test_upsample_doubles_resolution(kind: str) -> None:
     assert make_upsample(kind, 6)(torch.randn(2, 6, 3, 4)).shape == (2, 6, 6, 8)
+
+
+def test_regression_heads_start_at_the_frame_centre_with_even_visibility() -> None:
+    # Default-initialised heads start far outside [0, 1] and saturate visibility; training then stalls.
+    out = BlazePoseNet(input_size=64).train()(_inputs(64))
+    assert torch.allclose(out.coords, torch.full_like(out.coords, 0.5))
+    assert torch.allclose(out.visibility, torch.full_like(out.visibility, 0.5))
