@@ -1,4 +1,5 @@
-"""Benchmark the model variants: `python -m pose_lab.bench [models=[base,vit]] [input_size=192] [ckpt=PATH]`.
+"""Benchmark the model variants: `python -m pose_lab.bench [models=[base,vit]] [input_size=192] [ckpt=PATH]
+[backend=torch|onnxruntime|both]`.
 
 For every variant (each conf/model/*.yaml, or the network of a checkpoint) and both inference paths —
 "full" (`net.forward`: heatmaps, coordinates, visibility) and "regression" (`net.forward_regression`:
@@ -6,8 +7,10 @@ BlazePose's inference path, which skips the heatmap decoder tail) — it measure
 the path runs), FLOPs at batch 1, CPU batch-1 latency and, when CUDA is available, GPU batch-1 latency and
 batch-`cuda_batch` throughput. Prints a table and writes `bench.json` into the run folder.
 
-Every latency is the timing of one callable `infer(x)` (see `time_infer`): a backend is whatever builds that
-callable, so another runtime (e.g. ONNX Runtime) only needs its own builder next to `torch_infer`.
+Every latency is the timing of one callable `infer(x)` (see `time_infer`) built by :mod:`pose_lab.runtime`:
+`torch_infer` for eager PyTorch, `onnx_infer` for ONNX Runtime on the path exported by
+:func:`pose_lab.export.export_onnx` into a temporary folder (CPU only, with as many intra-op threads as torch
+uses). `backend=both` gives one record per variant, path and backend.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import os
 import platform
 import shlex
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -35,25 +39,22 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from pose_lab.checkpoint import load_module
 from pose_lab.errors import PoseLabError, exit_on_user_error
+from pose_lab.export import export_onnx
 from pose_lab.models.network import BlazePoseNet
+from pose_lab.runtime import PATHS, Infer, onnx_infer, onnx_session, torch_infer
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
+BACKENDS: dict[str, tuple[str, ...]] = {"torch": ("torch",), "onnxruntime": ("onnxruntime",),
+                                        "both": ("torch", "onnxruntime")}
+ONNX_CUDA_SKIPPED = {"skipped": True, "reason": "onnxruntime is timed on the CPU only (CPU execution provider)"}
 FLOPS_CONVENTION = (
     "torch.utils.flop_counter.FlopCounterMode at batch 1: 2 x multiply-adds of convolutions, matmuls and "
     "attention; element-wise ops, pooling and interpolation are not counted"
 )
-# The two inference paths of BlazePoseNet.
-PATHS: dict[str, Callable[[BlazePoseNet, Tensor], Any]] = {
-    "full": lambda net, x: net(x),
-    "regression": lambda net, x: net.forward_regression(x),
-}
-
 # Config keys copied into bench.json.
-SETTINGS: tuple[str, ...] = ("models", "ckpt", "input_size", "warmup", "iters", "threads", "channels_last",
-                             "devices", "cuda_device", "cuda_batch")
-
-Infer = Callable[[Tensor], Any]
+SETTINGS: tuple[str, ...] = ("models", "ckpt", "backend", "input_size", "warmup", "iters", "threads",
+                             "channels_last", "devices", "cuda_device", "cuda_batch")
 
 
 def _plain(value: Any) -> Any:
@@ -118,17 +119,6 @@ def count_flops(net: nn.Module, path: str, x: Tensor) -> int:
     return counter.get_total_flops()
 
 
-def torch_infer(net: nn.Module, path: str) -> Infer:
-    """The eager PyTorch backend: `path` of `net` under inference_mode (net already in eval mode)."""
-    run_path = PATHS[path]
-
-    def infer(x: Tensor) -> Any:
-        with torch.inference_mode():
-            return run_path(net, x)
-
-    return infer
-
-
 def time_infer(infer: Infer, x: Tensor, warmup: int, iters: int) -> list[float]:
     """Milliseconds of each of `iters` calls after `warmup` untimed ones.
 
@@ -175,13 +165,24 @@ def _input(batch: int, size: int, device: torch.device, channels_last: bool) -> 
     return torch.randn(batch, 3, size, size).to(device, memory_format=_memory_format(channels_last))
 
 
-def bench_cpu(net: nn.Module, path: str, size: int, cfg: DictConfig) -> dict[str, Any]:
-    """Batch-1 CPU latency of `path` at input `size`."""
+def cpu_infer(backend: str, net: BlazePoseNet, path: str, folder: Path, channels_last: bool) -> Infer:
+    """`path` of `net` on the CPU in `backend`; onnxruntime exports it into `folder` first and gets as many
+    intra-op threads as torch uses."""
+    if backend == "torch":
+        return torch_infer(net.to("cpu", memory_format=_memory_format(channels_last)), path)
+    file = folder / f"{path}.onnx"
+    export_onnx(net.to("cpu"), path, file)
+    return onnx_infer(onnx_session(file, threads=torch.get_num_threads()))
+
+
+def bench_cpu(backend: str, net: BlazePoseNet, path: str, folder: Path, cfg: DictConfig) -> dict[str, Any]:
+    """Batch-1 CPU latency of `path` in `backend` (ONNX Runtime reads plain NCHW inputs)."""
     if "cpu" not in _names(cfg.devices):
         return {"skipped": True, "reason": f"cpu not in devices={_names(cfg.devices)}"}
-    net.to("cpu", memory_format=_memory_format(cfg.channels_last))
-    x = _input(1, size, torch.device("cpu"), cfg.channels_last)
-    times = time_infer(torch_infer(net, path), x, cfg.warmup, cfg.iters)
+    channels_last = cfg.channels_last and backend == "torch"
+    infer = cpu_infer(backend, net, path, folder, channels_last)
+    x = _input(1, net.input_size, torch.device("cpu"), channels_last)
+    times = time_infer(infer, x, cfg.warmup, cfg.iters)
     return {"skipped": False, "batch": 1, "threads": torch.get_num_threads(), **summarize(times)}
 
 
@@ -211,22 +212,24 @@ def bench_cuda(net: nn.Module, path: str, size: int, cfg: DictConfig) -> dict[st
 
 
 def bench_network(variant: str, net: BlazePoseNet, cfg: DictConfig) -> list[dict[str, Any]]:
-    """One record per inference path of `net`."""
+    """One record per inference path of `net` and backend in cfg.backend."""
     net.eval()
     x = torch.randn(1, 3, net.input_size, net.input_size)
     total = sum(p.numel() for p in net.parameters())
     records = []
-    for path in PATHS:
-        records.append({
-            "variant": variant,
-            "path": path,
-            "backend": "torch",
-            "input_size": net.input_size,
-            "params": {"total": total, "used": params_used(net, path, x)},
-            "gflops": count_flops(net, path, x) / 1e9,
-            "cpu": bench_cpu(net, path, net.input_size, cfg),
-            "cuda": bench_cuda(net, path, net.input_size, cfg),
-        })
+    with tempfile.TemporaryDirectory(prefix="pose_lab_bench_") as folder:
+        for path in PATHS:
+            common = {
+                "variant": variant,
+                "path": path,
+                "input_size": net.input_size,
+                "params": {"total": total, "used": params_used(net, path, x)},
+                "gflops": count_flops(net, path, x) / 1e9,
+            }
+            for backend in BACKENDS[cfg.backend]:
+                cpu = bench_cpu(backend, net, path, Path(folder), cfg)
+                cuda = bench_cuda(net, path, net.input_size, cfg) if backend == "torch" else ONNX_CUDA_SKIPPED
+                records.append({**common, "backend": backend, "cpu": cpu, "cuda": cuda})
     return records
 
 
@@ -268,6 +271,8 @@ def _networks(cfg: DictConfig) -> list[tuple[str, BlazePoseNet]]:
 def _check(cfg: DictConfig) -> None:
     if cfg.input_size <= 0 or cfg.input_size % 32:
         raise PoseLabError(f"input_size must be a positive multiple of 32, got {cfg.input_size}")
+    if cfg.backend not in BACKENDS:
+        raise PoseLabError(f"unknown backend {cfg.backend!r}; valid: {', '.join(BACKENDS)}")
     if cfg.warmup < 0 or cfg.iters < 1:
         raise PoseLabError(f"need warmup >= 0 and iters >= 1, got warmup={cfg.warmup} iters={cfg.iters}")
     unknown = sorted(set(_names(cfg.devices)) - set(DEVICES))
@@ -284,12 +289,12 @@ def _cell(section: dict[str, Any], *keys: str) -> str:
 
 
 def format_table(records: list[dict[str, Any]]) -> str:
-    header = (f"{'variant':<18}{'path':<12}{'params M':>9}{'GFLOPs':>8}{'CPU ms':>8}{'p90 ms':>8}"
+    header = (f"{'variant':<18}{'path':<12}{'backend':<13}{'params M':>9}{'GFLOPs':>8}{'CPU ms':>8}{'p90 ms':>8}"
               f"{'GPU ms':>8}{'GPU img/s':>10}")
     rows = [header, "-" * len(header)]
     for r in records:
         rows.append(
-            f"{r['variant']:<18}{r['path']:<12}{r['params']['used'] / 1e6:>9.3f}{r['gflops']:>8.3f}"
+            f"{r['variant']:<18}{r['path']:<12}{r['backend']:<13}{r['params']['used'] / 1e6:>9.3f}{r['gflops']:>8.3f}"
             f"{_cell(r['cpu'], 'median_ms'):>8}{_cell(r['cpu'], 'p90_ms'):>8}"
             f"{_cell(r['cuda'], 'median_ms'):>8}{_cell(r['cuda'], 'throughput', 'images_per_s'):>10}"
         )

@@ -98,10 +98,23 @@ def test_unknown_model_lists_the_available_ones(tmp_path: Path) -> None:
     assert not (tmp_path / "bench.json").exists()
 
 
-@pytest.mark.parametrize("override", ["input_size=100", "devices=[tpu]", "iters=0"])
+@pytest.mark.parametrize("override", ["input_size=100", "devices=[tpu]", "iters=0", "backend=tensorrt"])
 def test_bad_settings_are_user_errors(tmp_path: Path, override: str) -> None:
     with pytest.raises(PoseLabError):
         bench(_bench_cfg(tmp_path, "models=[base]", override))
+
+
+def test_both_backends_time_every_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    summary = bench(_bench_cfg(tmp_path, "models=[base]", "backend=both", "warmup=0", "iters=2"))
+    assert [(r["path"], r["backend"]) for r in summary["records"]] == [
+        ("full", "torch"), ("full", "onnxruntime"), ("regression", "torch"), ("regression", "onnxruntime")]
+    for record in summary["records"]:
+        assert set(record) == RECORD_KEYS
+        assert not record["cpu"]["skipped"] and record["cpu"]["median_ms"] > 0
+    for torch_record, onnx_record in zip(summary["records"][::2], summary["records"][1::2]):
+        assert onnx_record["gflops"] == torch_record["gflops"] and onnx_record["params"] == torch_record["params"]
+        assert onnx_record["cuda"]["skipped"] and "CPU only" in onnx_record["cuda"]["reason"]
+    assert "onnxruntime" in capsys.readouterr().out
 
 
 def test_bench_a_checkpoint(train_cfg, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from pose_lab.codecs.heatmap import GaussianHeatmap
 from pose_lab.codecs.regression import RegressionLabel
-from pose_lab.data.dataset import LSPPoseDataset
+from pose_lab.data.dataset import IMAGENET_MEAN, IMAGENET_STD, LSPPoseDataset
 from pose_lab.data.lsp import load_lsp
 from pose_lab.data.splits import split_numbers
 from pose_lab.data.transforms import PoseAugment
@@ -31,8 +31,8 @@ class LSPDataModule(L.LightningDataModule):
         batch_size: int = 32,
         eval_batch_size: int = 64,
         num_workers: int = 0,
-        mean: Sequence[float] = (0.485, 0.456, 0.406),
-        std: Sequence[float] = (0.229, 0.224, 0.225),
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
         augment: PoseAugment | None = None,
     ) -> None:
         super().__init__()

@@ -18,6 +18,25 @@ from pose_lab.data.geometry import apply_affine, invert_affine, letterbox
 
 Augment = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
+# ImageNet statistics (RGB, pixel values in [0, 1]): the default normalisation of every network input.
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+
+class Normalize:
+    """(H,W,3) uint8 RGB image -> (3,H,W) float32 tensor (pixel / 255 - mean) / std: what the networks read.
+
+    Shared by training (LSPPoseDataset) and inference (pose_lab.inference) so the two cannot drift apart.
+    """
+
+    def __init__(self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> None:
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1) * 255
+        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1) * 255
+
+    def __call__(self, image: np.ndarray) -> torch.Tensor:
+        pixels = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
+        return (pixels - self.mean) / self.std
+
 
 class LSPPoseDataset(Dataset):
     """Items are dicts of tensors:
@@ -52,8 +71,7 @@ class LSPPoseDataset(Dataset):
         self.heatmap_codec = heatmap_codec
         self.regression_codec = regression_codec
         self.input_size = heatmap_codec.input_size
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1) * 255
-        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1) * 255
+        self.normalize = Normalize(mean, std)
         self.augment = augment
 
     def __len__(self) -> int:
@@ -66,9 +84,8 @@ class LSPPoseDataset(Dataset):
         if self.augment is not None:
             image, points, visible = self.augment(image, points, visible)
         inside = ((points >= 0) & (points <= self.input_size - 1)).all(axis=1)
-        pixels = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
         return {
-            "image": (pixels - self.mean) / self.std,
+            "image": self.normalize(image),
             "heatmaps": torch.from_numpy(self.heatmap_codec.encode(points, inside)),
             "coords": torch.from_numpy(self.regression_codec.encode(points)),
             "visibility": torch.from_numpy((visible & inside).astype(np.float32)),

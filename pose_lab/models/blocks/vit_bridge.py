@@ -99,5 +99,6 @@ class ViTBridge(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         tokens = self.patch_embed(self.downsample(x)) + self.pos_embed  # (B, grid², width)
         tokens = self.norm(self.blocks(tokens))
-        grid_map = tokens.transpose(1, 2).reshape(len(tokens), -1, self.grid, self.grid)  # (B, width, grid, grid)
+        # unflatten, not reshape(len(tokens), ...): a Python int batch size would be frozen into exported graphs.
+        grid_map = tokens.transpose(1, 2).unflatten(2, (self.grid, self.grid))  # (B, width, grid, grid)
         return self.proj(self.upsample(grid_map))

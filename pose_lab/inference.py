@@ -1,0 +1,224 @@
+"""PoseEstimator: keypoints in original image pixels for RGB images of any size, from a checkpoint.
+
+`PoseEstimator.from_checkpoint(path).predict(images)` letterboxes each image to the checkpoint's input size as
+the data pipeline does (:func:`pose_lab.data.geometry.letterbox`, :class:`pose_lab.data.dataset.Normalize`),
+runs the batch through the regression-only path (BlazePose's inference path) or, when heatmaps are asked for,
+the full path, and maps the keypoints back through each image's inverse letterbox affine. The network runs in
+PyTorch or, from a file written by :mod:`pose_lab.export`, in ONNX Runtime (both built by :mod:`pose_lab.runtime`).
+
+Images much larger than the input (more than `AREA_SHRINK` times) are first area-averaged down with
+cv2.INTER_AREA: a single bilinear warp would skip most of their pixels and alias. The resize is composed into
+the affine, so keypoints still come back in the original pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from torch import Tensor
+
+from pose_lab.checkpoint import load_module
+from pose_lab.codecs.heatmap import GaussianHeatmap
+from pose_lab.codecs.regression import RegressionLabel
+from pose_lab.data.dataset import IMAGENET_MEAN, IMAGENET_STD, Normalize
+from pose_lab.data.geometry import apply_affine, invert_affine, letterbox
+from pose_lab.errors import PoseLabError
+from pose_lab.runtime import OUTPUTS, PATHS, Infer, onnx_infer, onnx_session, session_path, torch_infer
+
+BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
+# Shrink factor beyond which an image is area-averaged down before the letterbox warp.
+AREA_SHRINK = 2.0
+
+
+class Prediction(NamedTuple):
+    """The pose in one image; K joints in :data:`pose_lab.skeleton.JOINT_NAMES` order, float32 arrays."""
+
+    keypoints: np.ndarray  # (K,2) x, y in original image pixels (regression output)
+    visibility: np.ndarray  # (K,) probability that each joint is visible
+    heatmaps: np.ndarray | None = None  # (K,h,w) over the letterboxed input (h = w = S/2); with return_heatmaps
+    heatmap_keypoints: np.ndarray | None = None  # (K,2) heatmap-decoded, original pixels; with return_heatmaps
+
+
+def normalization(config: DictConfig) -> tuple[list[float], list[float]]:
+    """Mean and std a checkpoint's network reads its input with: its data config's, else the data defaults."""
+    return list(config.data.get("mean", IMAGENET_MEAN)), list(config.data.get("std", IMAGENET_STD))
+
+
+def as_rgb(image: np.ndarray, index: int = 0) -> np.ndarray:
+    """One image as (H,W,3) uint8 RGB: grayscale (H,W) or (H,W,1) is repeated, RGBA's alpha dropped.
+
+    Raises a PoseLabError naming image `index` for anything else: other dtypes (convert to uint8 first, e.g.
+    `(image * 255).round().astype(np.uint8)` for floats in [0, 1]), other shapes, an empty image.
+    """
+    if not isinstance(image, np.ndarray):
+        raise PoseLabError(f"image {index}: expected a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise PoseLabError(
+            f"image {index}: expected uint8 pixels (0-255), got {image.dtype}; convert it first, "
+            "e.g. (image * 255).round().astype(np.uint8) for floats in [0, 1]"
+        )
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        raise PoseLabError(f"image {index}: expected (H,W), (H,W,1), (H,W,3) RGB or (H,W,4) RGBA, got {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise PoseLabError(f"image {index} is empty: {image.shape}")
+    if image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2)
+    return image[..., :3]
+
+
+def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """The (2,3) affine applying `inner` then `outer`."""
+    return np.concatenate([outer[:, :2] @ inner[:, :2], (outer[:, :2] @ inner[:, 2] + outer[:, 2])[:, None]], axis=1)
+
+
+def prepare(image: np.ndarray, size: int, normalize: Normalize) -> tuple[Tensor, np.ndarray]:
+    """(H,W,3) uint8 RGB -> (3,S,S) network input and the (2,3) affine from input back to original pixels."""
+    height, width = image.shape[:2]
+    scale = size / max(width, height)
+    to_input = np.eye(2, 3)
+    if scale * AREA_SHRINK < 1:
+        small_width, small_height = max(1, round(width * scale)), max(1, round(height * scale))
+        sx, sy = small_width / width, small_height / height
+        # cv2.resize maps pixel centres: x' = (x + 0.5) * sx - 0.5, the same convention as the letterbox.
+        to_input = np.array([[sx, 0.0, 0.5 * (sx - 1)], [0.0, sy, 0.5 * (sy - 1)]])
+        image = cv2.resize(image, (small_width, small_height), interpolation=cv2.INTER_AREA)
+    boxed, to_boxed = letterbox(image, size)
+    return normalize(boxed), invert_affine(_compose(to_boxed, to_input))
+
+
+def _image_list(images: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    """A (B,H,W,C) array is a batch; any other array is one image."""
+    if isinstance(images, np.ndarray):
+        return list(images) if images.ndim == 4 else [images]
+    return list(images)
+
+
+class PoseEstimator:
+    """Predict poses with one network, given as `infer` callables per inference path.
+
+    Args:
+        infer: {"regression": ..., "full": ...} (at least one) callables from :mod:`pose_lab.runtime`.
+        input_size: S, the square input the network reads.
+        heatmap_codec, regression_codec: the checkpoint's codecs, to decode the outputs to input pixels.
+        mean, std: the input normalisation (RGB, in [0, 1] units).
+        device: where input batches go (the torch backend's device; "cpu" for ONNX Runtime).
+        memory_format: of input batches (channels_last for a channels_last torch network).
+    """
+
+    def __init__(
+        self,
+        infer: Mapping[str, Infer],
+        input_size: int,
+        heatmap_codec: GaussianHeatmap,
+        regression_codec: RegressionLabel,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        device: str | torch.device = "cpu",
+        memory_format: torch.memory_format = torch.contiguous_format,
+    ) -> None:
+        unknown = sorted(set(infer) - set(PATHS))
+        if not infer or unknown:
+            raise ValueError(f"infer needs callables for paths among {list(PATHS)}, got {list(infer)}")
+        self.infer = dict(infer)
+        self.input_size = input_size
+        self.heatmap_codec = heatmap_codec
+        self.regression_codec = regression_codec
+        self.normalize = Normalize(mean, std)
+        self.device = torch.device(device)
+        self.memory_format = memory_format
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        device: str | torch.device = "cpu",
+        backend: str = "torch",
+        onnx_path: str | Path | None = None,
+        threads: int = 2,
+    ) -> PoseEstimator:
+        """An estimator for a checkpoint (any variant: the network is rebuilt from the config inside it).
+
+        backend="torch" runs the checkpoint's network on `device`; backend="onnxruntime" runs `onnx_path`, a file
+        written by `python -m pose_lab.export` from this checkpoint, on the CPU with `threads` intra-op threads.
+        Raises CheckpointError for an unusable checkpoint, PoseLabError for a bad backend or ONNX file.
+        """
+        if backend not in BACKENDS:
+            raise PoseLabError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        module, config = load_module(path)
+        size = config.data.input_size
+        mean, std = normalization(config)
+        codecs = {"heatmap_codec": module.heatmap_codec, "regression_codec": module.regression_codec}
+        if backend == "torch":
+            net = module.net.to(device)
+            memory_format = torch.channels_last if module.channels_last else torch.contiguous_format
+            infer = {name: torch_infer(net, name) for name in PATHS}
+            return cls(infer, size, **codecs, mean=mean, std=std, device=device, memory_format=memory_format)
+        if onnx_path is None:
+            raise PoseLabError(
+                "backend=onnxruntime needs the ONNX file of this checkpoint (onnx_path); write it with "
+                f"`python -m pose_lab.export ckpt={path}`"
+            )
+        if torch.device(device).type != "cpu":
+            raise PoseLabError(f"backend=onnxruntime runs on the CPU only, got device={device}")
+        session = onnx_session(onnx_path, threads)
+        exported_shape = session.get_inputs()[0].shape
+        if list(exported_shape[1:]) != [3, size, size]:
+            raise PoseLabError(
+                f"{onnx_path} takes inputs {exported_shape}, but {path} is a {size}x{size} network: "
+                "export this checkpoint again"
+            )
+        return cls({session_path(session): onnx_infer(session)}, size, **codecs, mean=mean, std=std)
+
+    def _path(self, return_heatmaps: bool) -> str:
+        if return_heatmaps:
+            if "full" not in self.infer:
+                raise PoseLabError("heatmaps need the full path: export the checkpoint with path=full")
+            return "full"
+        return "regression" if "regression" in self.infer else "full"
+
+    def predict(
+        self,
+        images: np.ndarray | Sequence[np.ndarray],
+        return_heatmaps: bool = False,
+        batch_size: int = 16,
+    ) -> list[Prediction]:
+        """Poses for RGB uint8 images of any size, one Prediction per image in input order.
+
+        Args:
+            images: one (H,W,3) image, a (B,H,W,3) array, or a sequence of images of different sizes;
+                grayscale and RGBA images are converted (see :func:`as_rgb`).
+            return_heatmaps: also return the heatmaps and heatmap-decoded keypoints (runs the full path).
+            batch_size: images per network call.
+        """
+        if batch_size < 1:
+            raise PoseLabError(f"batch_size must be >= 1, got {batch_size}")
+        images = [as_rgb(image, index) for index, image in enumerate(_image_list(images))]
+        path = self._path(return_heatmaps)
+        predictions: list[Prediction] = []
+        for start in range(0, len(images), batch_size):
+            inputs, to_original = zip(*(prepare(image, self.input_size, self.normalize)
+                                        for image in images[start:start + batch_size]))
+            batch = torch.stack(inputs).to(self.device, memory_format=self.memory_format)
+            outputs = dict(zip(OUTPUTS[path], self.infer[path](batch)))
+            predictions.extend(self._decode(outputs, np.stack(to_original), return_heatmaps))
+        return predictions
+
+    def _decode(self, outputs: dict[str, Tensor], to_original: np.ndarray, heatmaps: bool) -> list[Prediction]:
+        """Network outputs of a batch -> Predictions; to_original is (B,2,3)."""
+        coords = self.regression_codec.decode(outputs["coords"].float()).cpu().numpy()
+        keypoints = apply_affine(coords.astype(np.float64), to_original).astype(np.float32)
+        visibility = outputs["visibility"].float().cpu().numpy()[..., 0]
+        if not heatmaps:
+            return [Prediction(*pose) for pose in zip(keypoints, visibility)]
+        maps = outputs["heatmaps"][:, : coords.shape[1]].float().cpu()  # extra (negative) maps are not joints
+        points, _ = self.heatmap_codec.decode(maps)
+        heatmap_keypoints = apply_affine(points.numpy().astype(np.float64), to_original).astype(np.float32)
+        return [Prediction(*pose) for pose in zip(keypoints, visibility, maps.numpy(), heatmap_keypoints)]

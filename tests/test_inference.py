@@ -1,0 +1,193 @@
+"""PoseEstimator: keypoints back in original pixels, input handling, batching, heatmaps, ONNX Runtime backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper
+from torch import Tensor
+
+from pose_lab.checkpoint import CheckpointError, load_module
+from pose_lab.codecs.heatmap import GaussianHeatmap
+from pose_lab.codecs.regression import RegressionLabel
+from pose_lab.errors import PoseLabError
+from pose_lab.export import export_onnx
+from pose_lab.inference import PoseEstimator, Prediction
+from pose_lab.skeleton import NUM_JOINTS
+from pose_lab.train import train
+
+SIZE = 64
+
+
+@pytest.fixture
+def checkpoint(train_cfg) -> Path:
+    return Path(train(train_cfg("phase=pretrain"))["best_checkpoint"])
+
+
+def _images(seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+            for height, width in ((120, 80), (64, 64), (50, 210), (300, 299))]
+
+
+def _spot_centroid(x: Tensor) -> tuple[Tensor, Tensor]:
+    """A stand-in regression path whose output is known: every joint at the sub-pixel centroid of the
+    brightness above the background in channel 0 (input pixels, pixel centres at integers)."""
+    batch, _, size, _ = x.shape
+    weights = x[:, 0] - x[:, 0].amin(dim=(1, 2), keepdim=True)
+    grid = torch.arange(size, dtype=x.dtype)
+    total = weights.sum(dim=(1, 2))
+    centroid = torch.stack([(weights * grid).sum(dim=(1, 2)) / total,
+                            (weights * grid[:, None]).sum(dim=(1, 2)) / total], dim=-1)
+    coords = (centroid / size)[:, None].expand(batch, NUM_JOINTS, 2)  # the codec's [0, 1] of the input
+    return coords, torch.full((batch, NUM_JOINTS, 1), 0.5)
+
+
+def _blob_image(height: int, width: int, centre: tuple[float, float], sigma: float) -> np.ndarray:
+    """Black (H,W,3) image with a Gaussian blob (peak 255) in the red channel, drawn within 4 sigma."""
+    image = np.zeros((height, width, 3), np.uint8)
+    cx, cy = centre
+    x0, x1 = max(0, int(cx - 4 * sigma)), min(width, int(cx + 4 * sigma) + 1)
+    y0, y1 = max(0, int(cy - 4 * sigma)), min(height, int(cy + 4 * sigma) + 1)
+    xs, ys = np.arange(x0, x1) - cx, np.arange(y0, y1)[:, None] - cy
+    image[y0:y1, x0:x1, 0] = np.round(255 * np.exp(-(xs**2 + ys**2) / (2 * sigma**2)))
+    return image
+
+
+@pytest.mark.parametrize(("height", "width"), [(120, 200), (300, 90), (64, 64), (6000, 8000)])
+def test_keypoints_come_back_in_original_pixels(height: int, width: int) -> None:
+    scale = SIZE / max(height, width)  # original -> input pixels
+    centre = (0.37 * width + 0.3, 0.61 * height - 0.2)
+    image = _blob_image(height, width, centre, sigma=3 / scale)  # 3 input pixels wide at any size
+    estimator = PoseEstimator({"regression": _spot_centroid}, SIZE, GaussianHeatmap(SIZE), RegressionLabel(SIZE))
+    [prediction] = estimator.predict(image)
+    assert prediction.keypoints.shape == (NUM_JOINTS, 2) and prediction.visibility.shape == (NUM_JOINTS,)
+    error_input_pixels = np.abs(prediction.keypoints - centre).max() * scale
+    assert error_input_pixels < 0.15, f"keypoints off by {error_input_pixels:.3f} input pixels"
+
+
+def test_grayscale_and_rgba_are_converted_and_other_inputs_refused(checkpoint: Path) -> None:
+    estimator = PoseEstimator.from_checkpoint(checkpoint)
+    gray = _images()[0][..., 1]
+    rgb = np.repeat(gray[..., None], 3, axis=2)
+    rgba = np.concatenate([rgb, np.full_like(gray[..., None], 7)], axis=2)
+    reference = estimator.predict(rgb)[0]
+    for variant in (gray, gray[..., None], rgba):
+        prediction = estimator.predict(variant)[0]
+        np.testing.assert_allclose(prediction.keypoints, reference.keypoints, atol=1e-4)
+        np.testing.assert_allclose(prediction.visibility, reference.visibility, atol=1e-6)
+    with pytest.raises(PoseLabError, match="uint8"):
+        estimator.predict(rgb.astype(np.float32) / 255)
+    with pytest.raises(PoseLabError, match="empty"):
+        estimator.predict(np.zeros((0, 10, 3), np.uint8))
+    with pytest.raises(PoseLabError, match=r"image 1: expected \(H,W\)"):
+        estimator.predict([rgb, np.zeros((8, 8, 2), np.uint8)])
+    with pytest.raises(PoseLabError, match="batch_size"):
+        estimator.predict(rgb, batch_size=0)
+    assert estimator.predict([]) == []
+
+
+def test_huge_image_is_predicted(checkpoint: Path) -> None:
+    image = np.zeros((6000, 8000, 3), np.uint8)
+    image[1000:5000, 3000:5000] = 200
+    [prediction] = PoseEstimator.from_checkpoint(checkpoint).predict(image)
+    assert np.isfinite(prediction.keypoints).all()
+    # Keypoints are in the original frame: of the order of its 8000 px, not of the 64 px input.
+    assert np.abs(prediction.keypoints).max() > 2 * SIZE
+
+
+def test_batches_keep_the_input_order(checkpoint: Path) -> None:
+    estimator = PoseEstimator.from_checkpoint(checkpoint)
+    images = _images()
+    one_by_one = [estimator.predict(image)[0] for image in images]
+    batched = estimator.predict(images, batch_size=3)  # a full batch of 3, then 1
+    assert len(batched) == len(images)
+    for single, together in zip(one_by_one, batched):
+        np.testing.assert_allclose(together.keypoints, single.keypoints, atol=1e-3)
+        np.testing.assert_allclose(together.visibility, single.visibility, atol=1e-5)
+    same_size = np.stack([images[1], images[1][::-1]])  # a (B,H,W,3) array is a batch
+    stacked = estimator.predict(same_size)
+    assert len(stacked) == 2
+    np.testing.assert_allclose(stacked[0].keypoints, one_by_one[1].keypoints, atol=1e-3)
+
+
+def test_heatmaps_on_request(checkpoint: Path) -> None:
+    estimator = PoseEstimator.from_checkpoint(checkpoint)
+    images = _images()[:2]
+    plain = estimator.predict(images)
+    assert plain[0].heatmaps is None and plain[0].heatmap_keypoints is None
+    full = estimator.predict(images, return_heatmaps=True)
+    for with_maps, without in zip(full, plain):
+        assert isinstance(with_maps, Prediction)
+        assert with_maps.heatmaps.shape == (NUM_JOINTS, SIZE // 2, SIZE // 2)
+        assert with_maps.heatmap_keypoints.shape == (NUM_JOINTS, 2)
+        # The full path's regression output is the regression path's.
+        np.testing.assert_allclose(with_maps.keypoints, without.keypoints, atol=1e-3)
+
+
+def test_another_variant_with_extra_heatmaps(train_cfg) -> None:
+    checkpoint = train(train_cfg("phase=pretrain", "model=neg_heatmap"))["best_checkpoint"]
+    [prediction] = PoseEstimator.from_checkpoint(checkpoint).predict(_images()[0], return_heatmaps=True)
+    assert prediction.heatmaps.shape == (NUM_JOINTS, SIZE // 2, SIZE // 2)  # the negative maps are left out
+
+
+def test_checkpoint_and_backend_errors(checkpoint: Path, tmp_path: Path) -> None:
+    saved = torch.load(checkpoint, weights_only=False)
+    saved["pose_lab"]["version"] = "99.0.0"
+    torch.save(saved, tmp_path / "future.ckpt")
+    with pytest.raises(CheckpointError, match="incompatible"):
+        PoseEstimator.from_checkpoint(tmp_path / "future.ckpt")
+    with pytest.raises(PoseLabError, match="unknown backend"):
+        PoseEstimator.from_checkpoint(checkpoint, backend="tensorrt")
+    with pytest.raises(PoseLabError, match="pose_lab.export"):
+        PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime")
+    with pytest.raises(PoseLabError, match="not found"):
+        PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=tmp_path / "missing.onnx")
+
+
+def _dummy_onnx(file: Path, size: int, outputs: tuple[str, ...]) -> Path:
+    """A model taking (batch,3,size,size) whose outputs are named `outputs` (constants: only names and shapes
+    matter to the checks before anything runs)."""
+    nodes = [helper.make_node("Constant", [], [name], value=helper.make_tensor(name, TensorProto.FLOAT, [1], [0.0]))
+             for name in outputs]
+    graph = helper.make_graph(
+        nodes, "dummy", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, size, size])],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in outputs])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)]), file)
+    return file
+
+
+def test_onnx_files_that_do_not_fit_the_checkpoint_are_refused(checkpoint: Path, tmp_path: Path) -> None:
+    other_size = _dummy_onnx(tmp_path / "other_size.onnx", 2 * SIZE, ("coords", "visibility"))
+    with pytest.raises(PoseLabError, match=f"{SIZE}x{SIZE} network"):
+        PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=other_size)
+    foreign = _dummy_onnx(tmp_path / "foreign.onnx", SIZE, ("logits",))
+    with pytest.raises(PoseLabError, match="not those of a pose_lab export"):
+        PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=foreign)
+    (tmp_path / "garbage.onnx").write_bytes(b"not a model")
+    with pytest.raises(PoseLabError, match="cannot load"):
+        PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=tmp_path / "garbage.onnx")
+
+
+def test_onnxruntime_backend_agrees_with_torch(checkpoint: Path, tmp_path: Path) -> None:
+    module, _ = load_module(checkpoint)
+    export_onnx(module.net, "full", tmp_path / "full.onnx")
+    torch_estimator = PoseEstimator.from_checkpoint(checkpoint)
+    onnx_estimator = PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime",
+                                                   onnx_path=tmp_path / "full.onnx", threads=1)
+    images = _images(seed=1)
+    for heatmaps in (False, True):
+        expected = torch_estimator.predict(images, return_heatmaps=heatmaps, batch_size=3)
+        got = onnx_estimator.predict(images, return_heatmaps=heatmaps, batch_size=3)
+        for ours, theirs in zip(expected, got):
+            # Keypoints in original pixels: up to 300/64 times the input-pixel difference.
+            np.testing.assert_allclose(theirs.keypoints, ours.keypoints, atol=1e-3)
+            np.testing.assert_allclose(theirs.visibility, ours.visibility, atol=1e-5)
+            if heatmaps:
+                # Heatmap keypoints are compared through the maps: the argmax of a barely trained network's
+                # near-flat maps can jump to another pixel on a 1e-7 difference.
+                np.testing.assert_allclose(theirs.heatmaps, ours.heatmaps, atol=1e-5)
