@@ -17,8 +17,8 @@ setup: $(BIN)/python  ## create .venv and install pose_lab (editable) with its t
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -e '.[test,sweep]'
 
-train:  ## the reference recipe: base model, both phases, standard split (override with ARGS='...')
-	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train model=base phase=both $(ARGS)
+train:  ## the shipped checkpoint's recipe: base model, input 192, both phases, standard split (ARGS=... to override)
+	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train experiment=base_lsp192 $(ARGS)
 
 evaluate:  ## score a checkpoint: make evaluate CKPT=path/to/best.ckpt
 	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.evaluate ckpt=$(CKPT) $(ARGS)

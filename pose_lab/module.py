@@ -31,7 +31,7 @@ class PoseLitModule(L.LightningModule):
         heatmap_codec: GaussianHeatmap,
         regression_codec: RegressionLabel,
         optimizer: Callable[..., torch.optim.Optimizer],
-        scheduler: Callable[..., Any] | None = None,
+        scheduler: Callable[..., Any] | None = None,  # called with optimizer= and total_epochs=
         channels_last: bool = True,
     ) -> None:
         super().__init__()
@@ -103,5 +103,5 @@ class PoseLitModule(L.LightningModule):
         optimizer = self.optimizer_factory(params=trainable)
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer)
+        scheduler = self.scheduler_factory(optimizer=optimizer, total_epochs=self.trainer.max_epochs)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

@@ -54,7 +54,7 @@ def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.Light
     if done.is_file():
         return json.loads(done.read_text())
     L.seed_everything(cfg.seed, workers=True)
-    module = instantiate(cfg.model)
+    module = instantiate(cfg.model, scheduler=stage.get("scheduler"))
     last = stage_dir / "checkpoints" / "last.ckpt"
     if init_from and not last.is_file():
         load_weights(module, init_from)

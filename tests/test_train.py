@@ -1,5 +1,6 @@
 """The training entry point end to end on the tiny fixture with trainer=smoke: stages, outputs, resume."""
 
+import csv
 import json
 from pathlib import Path
 
@@ -80,3 +81,17 @@ def test_regression_phase_needs_pretrained_weights(train_cfg) -> None:
 
     with pytest.raises(MissingMandatoryValue, match="init_from"):
         train(train_cfg("phase=regression"))
+
+
+def test_a_stage_schedule_is_sized_to_that_stage(train_cfg) -> None:
+    cfg = train_cfg(
+        "phase=pretrain",
+        "phase.stages.pretrain.epochs=3",
+        "trainer.max_steps=-1",
+        "+phase.stages.pretrain.scheduler={_target_: pose_lab.schedules.cosine, _partial_: true, final_ratio: 0.1}",
+    )
+    train(cfg)
+    with open(Path(cfg.paths.output_dir) / "pretrain/logs/metrics.csv") as log:
+        rates = [float(row["lr-Adam"]) for row in csv.DictReader(log) if row.get("lr-Adam")]
+    # The whole cosine runs within the stage's 3 epochs: base rate first, final_ratio of it last.
+    assert rates == pytest.approx([1e-3, 1e-3 * (0.1 + 0.9 * 0.5), 1e-3 * 0.1])

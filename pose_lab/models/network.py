@@ -223,12 +223,15 @@ class RegressionBranch(nn.Module):
         width = encoder_channels[-1]
         self.conv15 = nn.Sequential(BlazeBlock(width, width, tail_units), BlazeBlock(width, width, tail_units))
         final_size = _ceil_half(_ceil_half(input_size // 32))
-        self.coords = nn.Linear(width * final_size**2, num_joints * 2)
-        self.visibility = nn.Linear(width * final_size**2, num_joints)
-        # The flattened features are large (deep residual stacks, fan-in ~1000), so default-initialised heads
-        # start with coordinates of std ~5 on [0, 1] targets and saturated visibility logits; the first
-        # updates then mostly kill ReLUs. Zero weights start every image at the frame centre with
-        # visibility 0.5, and the heads grow from there.
+        features = width * final_size**2
+        # The flattened features are large and all positive (post-ReLU residual stacks, mean ~9, fan-in
+        # ~1000): Adam moves every head weight by ~lr in the same direction, so one step shifts the outputs
+        # by ~fan_in * lr * mean ~ 10 on [0, 1] targets. Normalising them first keeps steps proportionate.
+        self.norm = nn.LayerNorm(features)
+        self.coords = nn.Linear(features, num_joints * 2)
+        self.visibility = nn.Linear(features, num_joints)
+        # Zero weights start every image at the frame centre with visibility 0.5 instead of at outputs of
+        # std ~5 and saturated visibility logits; the heads grow from there.
         for head in (self.coords, self.visibility):
             nn.init.zeros_(head.weight)
         nn.init.constant_(self.coords.bias, 0.5)
@@ -240,7 +243,7 @@ class RegressionBranch(nn.Module):
         x = features[self.tap].detach()
         for stage, skip in zip(self.stages.values(), self.skips):
             x = stage(x, features[skip].detach())
-        x = self.conv15(x).flatten(1)
+        x = self.norm(self.conv15(x).flatten(1))
         coords = self.coords(x).view(-1, self.num_joints, 2)
         visibility = torch.sigmoid(self.visibility(x)).unsqueeze(-1)
         return coords, visibility
