@@ -72,6 +72,9 @@ def test_resume_after_a_kill_continues_from_last_checkpoint(train_cfg, tmp_path:
     assert marker.read_text().split("\n")[:2] == ["start 0", "crash"]
     assert int(marker.read_text().split("\n")[2].split()[1]) >= 1
     assert summary["stages"]["pretrain"]["epochs"] == 3
+    # The killed fit's logs survive the resume, which logs beside them.
+    logs = sorted(p.parent.name for p in (run / "pretrain/logs").glob("version_*/metrics.csv"))
+    assert logs == ["version_0", "version_1"]
     # Resuming a finished run does nothing and returns the same numbers.
     assert train(resumed)["test"] == summary["test"]
 
@@ -91,7 +94,7 @@ def test_a_stage_schedule_is_sized_to_that_stage(train_cfg) -> None:
         "+phase.stages.pretrain.scheduler={_target_: pose_lab.schedules.cosine, _partial_: true, final_ratio: 0.1}",
     )
     train(cfg)
-    with open(Path(cfg.paths.output_dir) / "pretrain/logs/metrics.csv") as log:
+    with open(Path(cfg.paths.output_dir) / "pretrain/logs/version_0/metrics.csv") as log:
         rates = [float(row["lr-Adam"]) for row in csv.DictReader(log) if row.get("lr-Adam")]
     # The whole cosine runs within the stage's 3 epochs: base rate first, final_ratio of it last.
     assert rates == pytest.approx([1e-3, 1e-3 * (0.1 + 0.9 * 0.5), 1e-3 * 0.1])
