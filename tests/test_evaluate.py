@@ -35,7 +35,7 @@ def _eval_cfg(ckpt: str, root: Path, out: Path, split: str):
 
 def test_evaluate_writes_scores_that_match_its_predictions(trained, tiny_lsp_root, tmp_path, capsys) -> None:
     split = "{train: [1, 8], val: [9, 12], test: [13, 16]}"
-    summary = evaluate(_eval_cfg(trained["best_checkpoint"], tiny_lsp_root, tmp_path / "eval", split))
+    evaluate(_eval_cfg(trained["best_checkpoint"], tiny_lsp_root, tmp_path / "eval", split))
     printed = capsys.readouterr().out
     assert "head_top" in printed and "mean" in printed
     written = json.loads((tmp_path / "eval/metrics.json").read_text())

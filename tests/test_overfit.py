@@ -1,7 +1,6 @@
 """The base model can memorise 8 images: both outputs reach PCKh@0.5 >= 0.9 on them after the two phases."""
 
 import lightning as L
-import pytest
 import torch
 from hydra.utils import instantiate
 

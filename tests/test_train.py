@@ -1,7 +1,6 @@
 """The training entry point end to end on the tiny fixture with trainer=smoke: stages, outputs, resume."""
 
 import csv
-import json
 from pathlib import Path
 
 import lightning as L
