@@ -15,7 +15,6 @@ uses). `backend=both` gives one record per variant, path and backend.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shlex
@@ -39,6 +38,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from pose_lab.checkpoint import load_module
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.export import export_onnx
+from pose_lab.jsonfile import write_json
 from pose_lab.models.network import BlazePoseNet
 from pose_lab.runtime import PATHS, Infer, onnx_infer, onnx_session, torch_infer
 
@@ -324,7 +324,7 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
         torch.set_num_threads(previous_threads)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "bench.json").write_text(json.dumps(summary, indent=2))
+    write_json(out_dir / "bench.json", summary)
     print(format_table(records))
     print(f"\nparams M = parameters the path runs; GFLOPs = 2 x multiply-adds at batch 1; "
           f"CPU/GPU ms = batch-1 median; GPU img/s at batch {cfg.cuda_batch}\nwrote {out_dir / 'bench.json'}")

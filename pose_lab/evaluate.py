@@ -8,7 +8,6 @@ score them independently.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from tqdm import tqdm
 from pose_lab import skeleton
 from pose_lab.checkpoint import load_module
 from pose_lab.errors import exit_on_user_error
+from pose_lab.jsonfile import write_json
 from pose_lab.metrics import PCK_PROTOCOLS, pck_hits
 from pose_lab.module import OUTPUTS
 
@@ -92,7 +92,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "num_images": len(result["number"]),
         "scores": scores,
     }
-    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    write_json(out_dir / "metrics.json", summary)
     print(format_table(scores))
     print(f"\nwrote {out_dir / 'metrics.json'} and predictions_{{{','.join(OUTPUTS)}}}.npy (N,14,3: x, y, visibility)")
     return summary

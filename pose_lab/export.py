@@ -34,9 +34,18 @@ from pose_lab import skeleton
 from pose_lab.checkpoint import load_module
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.inference import normalization
+from pose_lab.jsonfile import write_json
 from pose_lab.models.network import BlazePoseNet
-from pose_lab.runtime import (INPUT_NAME, ONNX_INSTALL_HINT, OUTPUTS, PATHS, onnx_infer, onnx_session,
-                              session_path, torch_infer)
+from pose_lab.runtime import (
+    INPUT_NAME,
+    ONNX_INSTALL_HINT,
+    OUTPUTS,
+    PATHS,
+    onnx_infer,
+    onnx_session,
+    session_path,
+    torch_infer,
+)
 
 METADATA_PREFIX = "pose_lab."
 # Loggers of the dynamo exporter's graph passes: dozens of INFO lines per export under Hydra's INFO root logger.
@@ -190,7 +199,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     }
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "export.json").write_text(json.dumps(summary, indent=2))
+    write_json(out_dir / "export.json", summary)
     print(f"wrote {file} ({file.stat().st_size / 1e6:.2f} MB, {cfg.path} path, {exporter} exporter)")
     print(f"ONNX Runtime vs PyTorch, max abs difference over batches {list(cfg.parity_batches)}:")
     for name, difference in parity.items():

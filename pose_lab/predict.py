@@ -11,7 +11,6 @@ predictions.json is written even when the run stops early, with what was finishe
 from __future__ import annotations
 
 import glob
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,8 @@ from omegaconf import DictConfig
 
 from pose_lab import skeleton
 from pose_lab.errors import PoseLabError, exit_on_user_error
-from pose_lab.inference import Prediction, PoseEstimator
+from pose_lab.inference import PoseEstimator, Prediction
+from pose_lab.jsonfile import write_json
 from pose_lab.viz import draw_skeleton
 
 # The committed default model, used when ckpt is null.
@@ -75,12 +75,6 @@ def _entry(file: Path, image: np.ndarray, prediction: Prediction, overlay: str) 
             "overlay": f"overlays/{overlay}"}
 
 
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(payload, indent=2))
-    temporary.replace(path)
-
-
 def predict(cfg: DictConfig) -> dict[str, Any]:
     """Predict every image `cfg.input` names; returns what it writes to predictions.json."""
     if cfg.batch_size < 1:
@@ -122,7 +116,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
                     raise PoseLabError(f"cannot write {out_dir / 'overlays' / overlay}: is the output folder writable?")
                 summary["images"].append(_entry(file, image, prediction, overlay))
     finally:
-        _write_json(out_dir / "predictions.json", summary)
+        write_json(out_dir / "predictions.json", summary)
     print(f"{len(summary['images'])} of {len(files)} images: wrote {out_dir / 'predictions.json'} "
           f"and {len(summary['images'])} overlays in {out_dir / 'overlays'}")
     return summary

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pose_lab.checkpoint import StoreConfig, checkpoint_config, load_weights
 from pose_lab.errors import PoseLabError, exit_on_user_error
+from pose_lab.jsonfile import write_json
 from pose_lab.phases import TrainOnly
 
 RUN_CONFIG = "run_config.yaml"
@@ -38,13 +39,6 @@ def _run_config(cfg: DictConfig, run_dir: Path) -> DictConfig:
     resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     OmegaConf.save(resolved, saved)
     return resolved
-
-
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(payload, indent=2))
-    temporary.replace(path)
 
 
 def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.LightningDataModule,
@@ -82,7 +76,7 @@ def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.Light
         "best_checkpoint": best,
         "test": {key: float(value) for key, value in tested.items()},
     }
-    _write_json(done, result)
+    write_json(done, result)
     return result
 
 
@@ -107,7 +101,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "best_checkpoint": final["best_checkpoint"],
         "stages": stages,
     }
-    _write_json(run_dir / "metrics.json", summary)
+    write_json(run_dir / "metrics.json", summary)
     return summary
 
 
