@@ -9,7 +9,8 @@ path) and of the heatmap output, and PCK@0.2 of the regression output, and joins
 (`python -m pose_lab.bench`) for parameters, GFLOPs and batch-1 latency of both inference paths at the
 runs' input size. Beside them stand the report's own Table 1 numbers (§5.1), labelled as the report's: those
 are the only numbers typed in this code. Missing runs are listed, never dropped, and the commands that
-made the sweep, the bench and this report are written under the table, with the bench machine.
+made the sweep, the bench and this report are written under the table, with the bench machine. When the
+bench timed several runtimes (`backend=both`), a second table sets their CPU latencies side by side.
 
 The plot is accuracy (PCKh@0.5 regression, mean with std error bars) against CPU latency of the
 `latency_path` inference path, one labelled point per variant.
@@ -233,19 +234,58 @@ def load_bench(path: Path | None, backend: str) -> dict[str, Any] | None:
         if missing:
             raise PoseLabError(f"bench={path}: records[{index}] lacks {', '.join(sorted(missing))}; "
                                "re-run `python -m pose_lab.bench`")
-    records = [record for record in bench["records"] if record["backend"] == backend]
-    if not records:
-        found = sorted({str(record["backend"]) for record in bench["records"]})
+    found = backends(bench)
+    if backend not in found:
         raise PoseLabError(f"bench={path}: no records for backend={backend}; it has {', '.join(found) or 'none'}")
-    return {**bench, "records": records}
+    return {**bench, "backend": backend}
 
 
-def bench_records(bench: dict[str, Any] | None, variant: str, input_size: int) -> dict[str, dict[str, Any]]:
-    """The bench records of `variant` at `input_size`, by inference path (empty when not benched)."""
+def backends(bench: dict[str, Any]) -> list[str]:
+    """The runtimes bench.json timed, in a fixed order."""
+    return sorted({str(record["backend"]) for record in bench["records"]})
+
+
+def bench_records(bench: dict[str, Any] | None, variant: str, input_size: int,
+                  backend: str | None = None) -> dict[str, dict[str, Any]]:
+    """The bench records of `variant` at `input_size` for `backend` (default: the report's), by inference
+    path (empty when not benched)."""
     if bench is None:
         return {}
+    backend = backend or bench["backend"]
     return {record["path"]: record for record in bench["records"]
-            if record["variant"] == variant and record["input_size"] == input_size}
+            if record["variant"] == variant and record["input_size"] == input_size and record["backend"] == backend}
+
+
+def runtime_table(bench: dict[str, Any], summary: dict[Group, list[VariantRow]]) -> list[str]:
+    """CPU batch-1 latency of every runtime bench.json timed, per variant at the runs' input size, with each
+    runtime's speed-up over the first (torch eager) on the regression path; empty with a single runtime."""
+    runtimes = backends(bench)
+    if len(runtimes) < 2:
+        return []
+    reference = runtimes[0] if "torch" not in runtimes else "torch"
+    others = [runtime for runtime in runtimes if runtime != reference]
+    header = ["variant", "input", *(f"{runtime} CPU ms (full / reg)" for runtime in [reference, *others]),
+              *(f"{reference} ÷ {runtime} (reg)" for runtime in others)]
+    body = []
+    for (_, size, _), rows in summary.items():
+        for row in rows:
+            records = {runtime: bench_records(bench, row.variant, size, runtime) for runtime in runtimes}
+            if not any(records.values()):
+                continue
+            ratios = []
+            for runtime in others:
+                ours, theirs = records[reference].get("regression"), records[runtime].get("regression")
+                usable = ours and theirs and not ours["cpu"].get("skipped") and not theirs["cpu"].get("skipped")
+                ratios.append(f"{ours['cpu']['median_ms'] / theirs['cpu']['median_ms']:.2f}×" if usable else "n/a")
+            body.append([f"`{row.variant}`", str(size),
+                         *(_pair(records[runtime], lambda r: _latency(r["cpu"])) for runtime in [reference, *others]),
+                         *ratios])
+    if not body:
+        return []
+    return ["", "## Inference runtimes", "",
+            f"The same exported inference paths timed in every runtime of `{bench.get('command')}`, side by side "
+            "in that one run (batch 1, CPU, median ms); the ratio is how many times faster than "
+            f"{reference} each runtime runs the regression path.", "", *_markdown_table(header, body)]
 
 
 def _percent(stat: Stat | None) -> str:
@@ -448,6 +488,8 @@ def render(cfg: DictConfig, sweep_dir: Path, runs: list[Run], summary: dict[Grou
         lines += ["", "Latency columns: not measured (`bench=null`)."]
     elif (reason := _gpu_reason(bench)) is not None:
         lines += ["", f"GPU ms n/a: {reason}."]
+    if bench is not None:
+        lines += runtime_table(bench, summary)
     if plot is not None:
         lines += ["", f"![accuracy against latency]({os.path.relpath(plot, Path(cfg.output).resolve().parent)})"]
     if plot_note:

@@ -209,3 +209,19 @@ def test_missing_or_malformed_bench_is_a_user_error(tmp_path: Path, sweep: Path)
     broken.write_text(json.dumps({"machine": {}, "records": [{"variant": "base"}]}))
     with pytest.raises(PoseLabError, match=r"records\[0\] lacks .*gflops"):
         report(_cfg(tmp_path, sweep, broken))
+
+
+def test_every_benched_runtime_is_compared_side_by_side(written: tuple[dict, str]) -> None:
+    _, markdown = written
+    runtimes = markdown.split("## Inference runtimes", 1)[1]
+    base = next(line for line in runtimes.splitlines() if line.startswith("| `base` |"))
+    # torch reg 12.34 - 3.58 = 8.76 ms, onnxruntime reg 2.0 ms (no full path exported): 4.38x.
+    assert [cell.strip() for cell in base.strip("|").split("|")] == \
+        ["`base`", "256", "12.3 / 8.8", "n/a / 2.0", "4.38×"]
+
+
+def test_a_single_runtime_has_no_runtime_table(tmp_path: Path, sweep: Path, bench_json: Path) -> None:
+    bench = json.loads(bench_json.read_text())
+    bench["records"] = [record for record in bench["records"] if record["backend"] == "torch"]
+    bench_json.write_text(json.dumps(bench))
+    assert "## Inference runtimes" not in Path(report(_cfg(tmp_path, sweep, bench_json))["output"]).read_text()
