@@ -27,13 +27,15 @@ from pose_lab.checkpoint import load_module
 from pose_lab.codecs.heatmap import GaussianHeatmap
 from pose_lab.codecs.regression import RegressionLabel
 from pose_lab.data.dataset import IMAGENET_MEAN, IMAGENET_STD, Normalize
-from pose_lab.data.geometry import apply_affine, invert_affine, letterbox
+from pose_lab.data.geometry import apply_affine, invert_affine, letterbox_region, region_matrix
 from pose_lab.errors import PoseLabError
 from pose_lab.runtime import OUTPUTS, PATHS, Infer, onnx_infer, onnx_session, session_path, torch_infer
 
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
 # Shrink factor beyond which an image is area-averaged down before the letterbox warp.
 AREA_SHRINK = 2.0
+# A square part of an image, (x0, y0, side) in pixels: what the network is shown (see prepare).
+Region = tuple[float, float, float]
 
 
 class Prediction(NamedTuple):
@@ -79,19 +81,35 @@ def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     return np.concatenate([outer[:, :2] @ inner[:, :2], (outer[:, :2] @ inner[:, 2] + outer[:, 2])[:, None]], axis=1)
 
 
-def prepare(image: np.ndarray, size: int, normalize: Normalize) -> tuple[Tensor, np.ndarray]:
-    """(H,W,3) uint8 RGB -> (3,S,S) network input and the (2,3) affine from input back to original pixels."""
+def prepare(image: np.ndarray, size: int, normalize: Normalize,
+            region: Region | None = None) -> tuple[Tensor, np.ndarray]:
+    """(H,W,3) uint8 RGB -> (3,S,S) network input and the (2,3) affine from input back to original pixels.
+
+    The input shows `region` (x0, y0, side): a square of the image in pixels, padded where it leaves the
+    image; None letterboxes the whole image.
+    """
     height, width = image.shape[:2]
-    scale = size / max(width, height)
-    to_input = np.eye(2, 3)
+    region = letterbox_region(width, height) if region is None else region
+    to_input = region_matrix(*region, size)
+    scale = to_input[0, 0]
     if scale * AREA_SHRINK < 1:
-        small_width, small_height = max(1, round(width * scale)), max(1, round(height * scale))
-        sx, sy = small_width / width, small_height / height
-        # cv2.resize maps pixel centres: x' = (x + 0.5) * sx - 0.5, the same convention as the letterbox.
-        to_input = np.array([[sx, 0.0, 0.5 * (sx - 1)], [0.0, sy, 0.5 * (sy - 1)]])
-        image = cv2.resize(image, (small_width, small_height), interpolation=cv2.INTER_AREA)
-    boxed, to_boxed = letterbox(image, size)
-    return normalize(boxed), invert_affine(_compose(to_boxed, to_input))
+        # Area-average only the part of the image the region shows, then warp that small copy.
+        x0, y0, side = region
+        left, top = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
+        right, bottom = min(width, int(np.ceil(x0 + side))), min(height, int(np.ceil(y0 + side)))
+        if right > left and bottom > top:
+            crop = image[top:bottom, left:right]
+            small_width, small_height = max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))
+            sx, sy = small_width / crop.shape[1], small_height / crop.shape[0]
+            # cv2.resize maps pixel centres: x' = (x - left + 0.5) * sx - 0.5, the letterbox's convention.
+            to_small = np.array([[sx, 0.0, (0.5 - left) * sx - 0.5], [0.0, sy, (0.5 - top) * sy - 0.5]])
+            image = cv2.resize(crop, (small_width, small_height), interpolation=cv2.INTER_AREA)
+            to_input = _compose(to_input, invert_affine(to_small))
+            boxed = cv2.warpAffine(image, to_input, (size, size), flags=cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_CONSTANT)
+            return normalize(boxed), invert_affine(_compose(to_input, to_small))
+    boxed = cv2.warpAffine(image, to_input, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return normalize(boxed), invert_affine(to_input)
 
 
 def _image_list(images: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -189,6 +207,7 @@ class PoseEstimator:
         images: np.ndarray | Sequence[np.ndarray],
         return_heatmaps: bool = False,
         batch_size: int = 16,
+        regions: Sequence[Region | None] | None = None,
     ) -> list[Prediction]:
         """Poses for RGB uint8 images of any size, one Prediction per image in input order.
 
@@ -197,15 +216,21 @@ class PoseEstimator:
                 grayscale and RGBA images are converted (see :func:`as_rgb`).
             return_heatmaps: also return the heatmaps and heatmap-decoded keypoints (runs the full path).
             batch_size: images per network call.
+            regions: per image, the square (x0, y0, side) in its pixels to show the network (a tracked person),
+                or None to letterbox the whole image; keypoints still come back in the image's pixels.
         """
         if batch_size < 1:
             raise PoseLabError(f"batch_size must be >= 1, got {batch_size}")
         images = [as_rgb(image, index) for index, image in enumerate(_image_list(images))]
+        regions = [None] * len(images) if regions is None else list(regions)
+        if len(regions) != len(images):
+            raise PoseLabError(f"got {len(regions)} regions for {len(images)} images; give one per image (or None)")
         path = self._path(return_heatmaps)
         predictions: list[Prediction] = []
         for start in range(0, len(images), batch_size):
-            inputs, to_original = zip(*(prepare(image, self.input_size, self.normalize)
-                                        for image in images[start:start + batch_size]))
+            chunk = slice(start, start + batch_size)
+            inputs, to_original = zip(*(prepare(image, self.input_size, self.normalize, region)
+                                        for image, region in zip(images[chunk], regions[chunk], strict=True)))
             batch = torch.stack(inputs).to(self.device, memory_format=self.memory_format)
             outputs = dict(zip(OUTPUTS[path], self.infer[path](batch)))
             predictions.extend(self._decode(outputs, np.stack(to_original), return_heatmaps))

@@ -14,6 +14,8 @@ from pose_lab.data.lsp import ROOT_ENV_VAR, resolve_root
 
 # The shared datasets folder sits next to the repository checkout (…/main and …/shared).
 DEFAULT_LSP_ROOT = Path(__file__).resolve().parents[1].parent / "shared/datasets/lsp"
+DEFAULT_EXERCISE_VIDEOS = Path(__file__).resolve().parents[1].parent / "shared/datasets/exercise_videos"
+EXERCISE_VIDEOS_ENV_VAR = "POSE_LAB_EXERCISE_VIDEOS"
 
 
 @pytest.fixture(scope="session")
@@ -78,3 +80,13 @@ def train_cfg(tiny_lsp_root: Path, tmp_path: Path):
 
     yield build
     GlobalHydra.instance().clear()
+
+
+@pytest.fixture(scope="session")
+def exercise_videos() -> Path:
+    """The real exercise clips from $POSE_LAB_EXERCISE_VIDEOS or ../shared/datasets/exercise_videos; skips the
+    test when absent."""
+    folder = Path(os.environ.get(EXERCISE_VIDEOS_ENV_VAR) or DEFAULT_EXERCISE_VIDEOS)
+    if not (folder / "README.md").is_file():
+        pytest.skip(f"exercise videos not found at {folder} (set {EXERCISE_VIDEOS_ENV_VAR})")
+    return folder

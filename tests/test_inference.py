@@ -70,6 +70,24 @@ def test_keypoints_come_back_in_original_pixels(height: int, width: int) -> None
     assert error_input_pixels < 0.15, f"keypoints off by {error_input_pixels:.3f} input pixels"
 
 
+
+@pytest.mark.parametrize(("region", "sigma_input"), [((300.0, 40.0, 160.0), 3.0), ((250.0, -60.0, 400.0), 3.0),
+                                                     ((100.0, 0.0, 1200.0), 3.0)])
+def test_a_region_is_shown_and_keypoints_still_come_back_in_image_pixels(
+        region: tuple[float, float, float], sigma_input: float) -> None:
+    """A tracked person's square, also one leaving the image (padding) and one shrunk > AREA_SHRINK times."""
+    height, width = 720, 1280
+    x0, y0, side = region
+    scale = SIZE / side
+    centre = (x0 + 0.4 * side + 0.3, max(y0, 0) + 0.55 * min(side, height - max(y0, 0)) - 0.2)
+    image = _blob_image(height, width, centre, sigma=sigma_input / scale)
+    estimator = PoseEstimator({"regression": _spot_centroid}, SIZE, GaussianHeatmap(SIZE), RegressionLabel(SIZE))
+    [prediction] = estimator.predict(image, regions=[region])
+    error_input_pixels = np.abs(prediction.keypoints - centre).max() * scale
+    assert error_input_pixels < 0.15, f"keypoints off by {error_input_pixels:.3f} input pixels"
+    with pytest.raises(PoseLabError, match="2 regions for 1 images"):
+        estimator.predict(image, regions=[region, None])
+
 def test_grayscale_and_rgba_are_converted_and_other_inputs_refused(checkpoint: Path) -> None:
     estimator = PoseEstimator.from_checkpoint(checkpoint)
     gray = _images()[0][..., 1]

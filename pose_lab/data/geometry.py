@@ -17,16 +17,28 @@ import torch
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
 
-def letterbox_matrix(width: int, height: int, size: int) -> np.ndarray:
-    """(2,3) float64 affine from original pixels to a size×size letterboxed input."""
+def region_matrix(x0: float, y0: float, side: float, size: int) -> np.ndarray:
+    """(2,3) float64 affine from original pixels to a size×size input showing the square region whose top-left
+    pixel edge is at (x0, y0) and whose sides are `side` pixels long (parts outside the image are padding)."""
+    if side <= 0:
+        raise ValueError(f"region side must be positive, got {side}")
+    scale = size / side
+    return np.array(
+        [[scale, 0.0, (0.5 - x0) * scale - 0.5], [0.0, scale, (0.5 - y0) * scale - 0.5]], dtype=np.float64
+    )
+
+
+def letterbox_region(width: int, height: int) -> tuple[float, float, float]:
+    """The square region (x0, y0, side) a letterbox shows: the whole image, centred."""
     if width <= 0 or height <= 0:
         raise ValueError(f"image size must be positive, got {width}x{height}")
-    scale = size / max(width, height)
-    pad_x = (size - width * scale) / 2
-    pad_y = (size - height * scale) / 2
-    return np.array(
-        [[scale, 0.0, pad_x + 0.5 * (scale - 1)], [0.0, scale, pad_y + 0.5 * (scale - 1)]], dtype=np.float64
-    )
+    side = max(width, height)
+    return (width - side) / 2, (height - side) / 2, side
+
+
+def letterbox_matrix(width: int, height: int, size: int) -> np.ndarray:
+    """(2,3) float64 affine from original pixels to a size×size letterboxed input."""
+    return region_matrix(*letterbox_region(width, height), size)
 
 
 def invert_affine(matrix: np.ndarray) -> np.ndarray:

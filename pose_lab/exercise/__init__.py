@@ -1,0 +1,1 @@
+"""Exercise analytics: keypoints per video frame -> joint angles -> repetitions -> posture feedback."""

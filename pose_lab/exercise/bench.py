@@ -1,0 +1,174 @@
+"""`python -m pose_lab.exercise.bench`: pose_lab against MediaPipe on real exercise clips, side by side.
+
+For every clip, `repeats` times, alternating which side goes first: pose_lab's whole pipeline (decode ->
+keypoints -> smoothing -> angles -> counting, the network built beforehand, no output files) timed with
+perf_counter in this process, and the peer (`pose_lab/exercise/peer_mediapipe.py`, MediaPipe Pose with the
+fixed-threshold counter of fitness tutorials) run in its own virtual environment, timing the same span itself.
+MediaPipe is never imported here: it pins another OpenCV and numpy, so it lives in `peer_python`'s environment.
+
+Per clip and side: the median frames/s over the repeats and the rep count against the hand count; overall:
+the frames/s over all clips (total frames / total median seconds) and pose_lab's speed as a ratio of the
+peer's. Everything goes to exercise_bench.json, which `python -m pose_lab.report exercise_bench=PATH` turns
+into a section of RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from pose_lab.bench import CONF_DIR, machine_info
+from pose_lab.errors import PoseLabError, exit_on_user_error
+from pose_lab.exercise.pipeline import KeypointSource
+from pose_lab.exercise.run import build_pipeline, build_source
+from pose_lab.exercise.video import open_frames
+from pose_lab.jsonfile import write_json
+
+PEER_SCRIPT = Path(__file__).with_name("peer_mediapipe.py")
+
+
+def pipeline_config(exercise: str, video: Path, overrides: list[str]) -> DictConfig:
+    """conf/exercise_video.yaml for one clip, composed as the command line would."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("exercise_video", overrides=[f"video={video}", f"exercise={exercise}",
+                                                    "annotated_video=false", *overrides])
+
+
+def time_pose_lab(cfg: DictConfig, source: KeypointSource) -> dict[str, Any]:
+    """One timed pass of pose_lab's pipeline over cfg.video: frames, seconds, reps."""
+    started = time.perf_counter()
+    frames = open_frames(cfg.video, cfg.fps)
+    pipeline = build_pipeline(cfg, source, frames.fps)
+    with frames:
+        for index, seconds, frame in frames:
+            pipeline.step(index, seconds, frame)
+    reps = pipeline.finish()
+    elapsed = time.perf_counter() - started
+    return {"frames": pipeline.frames_seen, "seconds": elapsed, "reps": len(reps),
+            "frames_with_person": pipeline.frames_with_person}
+
+
+def time_peer(python: Path, video: Path, exercise: str) -> dict[str, Any]:
+    """One pass of the MediaPipe peer in its own environment: its JSON line."""
+    try:
+        done = subprocess.run([str(python), str(PEER_SCRIPT), str(video), "--exercise", exercise],
+                              capture_output=True, text=True, check=False)
+    except OSError as error:
+        raise PoseLabError(f"peer_python={python} cannot run: {error.strerror}; create the peer environment "
+                           f"as {PEER_SCRIPT.name}'s docstring says, or pass peer_python=null") from None
+    if done.returncode != 0:
+        raise PoseLabError(f"the MediaPipe peer failed on {video} (exit {done.returncode}): "
+                           f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'no message'}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _side(passes: list[dict[str, Any]], expected: dict[str, int]) -> dict[str, Any]:
+    seconds = statistics.median(run["seconds"] for run in passes)
+    counts = sorted({run["reps"] for run in passes})
+    reps = passes[0]["reps"]
+    return {
+        "frames": passes[0]["frames"], "median_seconds": round(seconds, 4),
+        "fps": round(passes[0]["frames"] / seconds, 2), "reps": reps, "reps_every_pass": counts,
+        "exact": reps == expected["reps"], "acceptable": expected["reps"] <= reps <= expected["reps"] + expected["partial"],
+        "seconds_every_pass": [round(run["seconds"], 4) for run in passes],
+    }
+
+
+def _overall(clips: list[dict[str, Any]], side: str) -> dict[str, Any] | None:
+    measured = [clip[side] for clip in clips if clip.get(side)]
+    if len(measured) != len(clips):
+        return None
+    frames = sum(entry["frames"] for entry in measured)
+    seconds = sum(entry["median_seconds"] for entry in measured)
+    return {"frames": frames, "seconds": round(seconds, 3), "fps": round(frames / seconds, 2),
+            "exact_clips": sum(entry["exact"] for entry in measured), "clips": len(measured)}
+
+
+def bench(cfg: DictConfig) -> dict[str, Any]:
+    """Time both sides on every clip; write and return exercise_bench.json's content."""
+    if not cfg.videos:
+        raise PoseLabError("videos is not set: export POSE_LAB_EXERCISE_VIDEOS=/path/to/exercise_videos or pass "
+                           "videos=DIR (the folder of the clips listed in conf/exercise_bench.yaml)")
+    if cfg.repeats < 1:
+        raise PoseLabError(f"repeats={cfg.repeats}: give at least 1")
+    folder = Path(cfg.videos)
+    missing = [name for name in cfg.clips if not (folder / name).is_file()]
+    if missing:
+        raise PoseLabError(f"videos={folder}: missing {', '.join(missing)}; point videos= at the clips' folder")
+    # Read before composing the clips' configs, which re-initialise Hydra.
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    peer = Path(cfg.peer_python) if cfg.peer_python else None
+    if peer is not None and not peer.is_file():
+        raise PoseLabError(f"peer_python={peer} does not exist; create it as {PEER_SCRIPT.name}'s docstring says, "
+                           "or pass peer_python=null to time pose_lab alone")
+    clips = []
+    for name, clip in cfg.clips.items():
+        video = folder / name
+        pipeline_cfg = pipeline_config(clip.exercise, video, list(cfg.pipeline))
+        source = build_source(pipeline_cfg)
+        time_pose_lab(pipeline_cfg, source)  # warm-up: first-call allocations, file cache
+        ours, theirs = [], []
+        for repeat in range(cfg.repeats):
+            order = ("ours", "peer") if repeat % 2 == 0 else ("peer", "ours")
+            for side in order:
+                if side == "ours":
+                    ours.append(time_pose_lab(pipeline_cfg, source))
+                elif peer is not None:
+                    theirs.append(time_peer(peer, video, clip.exercise))
+        expected = {"reps": clip.reps, "partial": clip.partial}
+        entry = {"clip": name, "exercise": clip.exercise, "expected": expected, "pose_lab": _side(ours, expected),
+                 "peer": _side(theirs, expected) if theirs else None}
+        clips.append(entry)
+        print(_line(entry))
+    result = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python -m pose_lab.exercise.bench", *overrides]),
+        "machine": machine_info(),
+        "pipeline": {"overrides": list(cfg.pipeline), "backend": pipeline_cfg.backend,
+                     "keypoints": pipeline_cfg.keypoints, "threads": pipeline_cfg.threads},
+        "peer": theirs[0]["peer"] if peer is not None and theirs else None,
+        "repeats": cfg.repeats,
+        "clips": clips,
+        "overall": {"pose_lab": _overall(clips, "pose_lab"), "peer": _overall(clips, "peer")},
+    }
+    overall = result["overall"]
+    if overall["pose_lab"] and overall["peer"]:
+        overall["speed_ratio"] = round(overall["pose_lab"]["fps"] / overall["peer"]["fps"], 3)
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "exercise_bench.json", result)
+    print(f"wrote {out / 'exercise_bench.json'}")
+    if "speed_ratio" in overall:
+        print(f"pose_lab {overall['pose_lab']['fps']:.1f} frames/s, peer {overall['peer']['fps']:.1f} frames/s: "
+              f"{overall['speed_ratio']:.2f}x")
+    return result
+
+
+def _line(entry: dict[str, Any]) -> str:
+    def side(name: str) -> str:
+        data = entry[name]
+        return "n/a" if data is None else f"{data['reps']} reps{' (exact)' if data['exact'] else ''}, {data['fps']:.1f} fps"
+    return (f"{entry['clip']}: expected {entry['expected']['reps']} (+{entry['expected']['partial']} partial); "
+            f"pose_lab {side('pose_lab')}; peer {side('peer')}")
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="exercise_bench")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    bench(cfg)
+
+
+if __name__ == "__main__":
+    main()

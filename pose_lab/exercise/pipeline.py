@@ -1,0 +1,111 @@
+"""Frames in, one FrameResult per frame out: the exercise pipeline as a Python API.
+
+    pipeline = ExercisePipeline(estimator_source(PoseEstimator.from_checkpoint(path)), exercise_cfg, fps=30)
+    for result in pipeline.process(frames):      # frames: (index, time_s, RGB uint8 HxWx3), e.g. a webcam loop
+        print(result.reps, result.phase)
+    reps = pipeline.finish()
+
+Per frame: scene-cut check -> keypoints of the tracked person's region (:mod:`pose_lab.exercise.tracking`)
+-> One Euro smoothing in resolution-free units (keypoints divided by the frame's longer side, so the filter's
+settings mean the same on 406-wide and 1280-wide video) -> angles, counting and feedback
+(:class:`pose_lab.exercise.analysis.ExerciseAnalysis`). A cut or a lost pose resets the tracker, the
+smoother and the rep in progress, so a rep is never stitched together across two camera views.
+
+The keypoint source is any callable `(frame, region) -> (keypoints (K,2) frame pixels, visibility (K,))`;
+:func:`estimator_source` wraps a trained network, and tests pass a scripted one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+import numpy as np
+from omegaconf import DictConfig
+
+from pose_lab.exercise.analysis import ExerciseAnalysis
+from pose_lab.exercise.records import FrameResult, Rep
+from pose_lab.exercise.smoothing import OneEuroFilter
+from pose_lab.exercise.tracking import PersonTracker, TrackingSettings
+from pose_lab.inference import PoseEstimator, Region
+from pose_lab.skeleton import NUM_JOINTS
+
+KeypointSource = Callable[[np.ndarray, Region | None], tuple[np.ndarray, np.ndarray]]
+Frame = tuple[int, float, np.ndarray]
+
+
+def estimator_source(estimator: PoseEstimator, keypoints: str = "regression") -> KeypointSource:
+    """A KeypointSource running `estimator` on one frame: its regression output (BlazePose's fast path) or,
+    with keypoints="heatmap", the heatmap-decoded joints of the full path."""
+    if keypoints not in ("regression", "heatmap"):
+        raise ValueError(f"keypoints must be 'regression' or 'heatmap', got {keypoints!r}")
+    heatmaps = keypoints == "heatmap"
+
+    def source(frame: np.ndarray, region: Region | None) -> tuple[np.ndarray, np.ndarray]:
+        [prediction] = estimator.predict(frame, return_heatmaps=heatmaps, regions=[region])
+        return (prediction.heatmap_keypoints if heatmaps else prediction.keypoints), prediction.visibility
+
+    return source
+
+
+class ExercisePipeline:
+    """Track one person through frames, count repetitions of `exercise` and judge their posture.
+
+    Args:
+        source: keypoints for a frame and a region (see the module docstring).
+        exercise: one conf/exercise/*.yaml.
+        fps: frames per second of the input (durations and the counter's timing use it).
+        tracking: the person tracker's settings.
+        smoothing: OneEuroFilter keyword arguments, in units of the frame's longer side per second.
+    """
+
+    def __init__(self, source: KeypointSource, exercise: DictConfig, fps: float,
+                 tracking: TrackingSettings | None = None, smoothing: dict | None = None) -> None:
+        self.source = source
+        self.analysis = ExerciseAnalysis(exercise, fps)
+        self.tracker = PersonTracker(tracking or TrackingSettings())
+        self.smoother = OneEuroFilter(**(smoothing or {}))
+        self.frames_seen = 0
+        self.frames_with_person = 0
+
+    def _reset(self) -> None:
+        self.tracker.reset()
+        self.smoother.reset()
+
+    def step(self, index: int, time: float, frame: np.ndarray) -> FrameResult:
+        """The result of one frame; frames must come in order."""
+        notes = []
+        cut = self.tracker.is_cut(frame)
+        if cut:
+            self._reset()
+            notes.append("scene cut")
+        height, width = frame.shape[:2]
+        region = self.tracker.region
+        keypoints, visibility = self.source(frame, region)
+        person = self.tracker.update(keypoints, visibility, (width, height))
+        self.frames_seen += 1
+        if person:
+            self.frames_with_person += 1
+            unit = float(max(width, height))
+            keypoints = self.smoother(keypoints / unit, time) * unit
+        else:
+            if self.tracker.region is None and region is not None:
+                notes.append("pose lost")
+            self.smoother.reset()
+            keypoints = np.full((NUM_JOINTS, 2), np.nan, dtype=np.float32)
+        analysed = self.analysis.update(index, time, keypoints, visibility, reset=cut)
+        return FrameResult(
+            index=index, time=time, person=person, keypoints=np.asarray(keypoints, dtype=np.float32),
+            visibility=np.asarray(visibility, dtype=np.float32),
+            region=None if region is None else tuple(round(value) for value in region),
+            angles=analysed.angles, primary_angle=analysed.primary_angle, phase=analysed.phase,
+            reps=analysed.reps, completed=list(analysed.completed), notes=notes,
+        )
+
+    def process(self, frames: Iterable[Frame]) -> Iterator[FrameResult]:
+        """One FrameResult per (index, time_s, RGB frame), as the frames come."""
+        for index, time, frame in frames:
+            yield self.step(index, time, frame)
+
+    def finish(self) -> list[Rep]:
+        """Every counted repetition, with its feedback; call after the last frame."""
+        return self.analysis.finish()

@@ -1,0 +1,101 @@
+"""`python -m pose_lab.exercise video=PATH exercise=NAME`: one video through the exercise pipeline to files.
+
+Builds the keypoint source from the checkpoint (ONNX Runtime by default: the checkpoint's inference path is
+exported next to it on first use and reused while it is newer than the checkpoint), opens the video, runs
+:class:`pose_lab.exercise.pipeline.ExercisePipeline` frame by frame and streams every result to
+:class:`pose_lab.exercise.outputs.ExerciseOutputs`. The outputs are closed in every case (end of video,
+a video that breaks mid-way, Ctrl-C, an error), so the frames analysed up to then are never lost.
+"""
+
+from __future__ import annotations
+
+import time
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from pose_lab.checkpoint import load_module
+from pose_lab.errors import PoseLabError
+from pose_lab.exercise.outputs import ExerciseOutputs, summary_text
+from pose_lab.exercise.pipeline import ExercisePipeline, KeypointSource, estimator_source
+from pose_lab.exercise.tracking import TrackingSettings
+from pose_lab.exercise.video import open_frames
+from pose_lab.export import default_output, export_onnx, onnx_metadata
+from pose_lab.inference import PoseEstimator
+from pose_lab.predict import DEFAULT_CHECKPOINT
+
+# The network path each keypoint choice needs.
+NETWORK_PATH: dict[str, str] = {"regression": "regression", "heatmap": "full"}
+
+
+def checkpoint_path(cfg: DictConfig) -> Path:
+    return Path(cfg.ckpt) if cfg.ckpt else DEFAULT_CHECKPOINT
+
+
+def onnx_file(cfg: DictConfig) -> Path:
+    """The ONNX file of the checkpoint's needed path: cfg.onnx as given, or next to the checkpoint, exported
+    there when missing or older than the checkpoint."""
+    if cfg.onnx:
+        return Path(cfg.onnx)
+    checkpoint = checkpoint_path(cfg)
+    path = NETWORK_PATH[cfg.keypoints]
+    file = default_output(checkpoint, path)
+    if checkpoint.is_file() and (not file.is_file() or file.stat().st_mtime < checkpoint.stat().st_mtime):
+        module, config = load_module(checkpoint)
+        try:
+            export_onnx(module.net, path, file, onnx_metadata(config, path, checkpoint))
+        except OSError as error:
+            raise PoseLabError(f"cannot write {file} (the ONNX copy of {checkpoint}): {error.strerror}; pass "
+                               "onnx=PATH of a file written by `python -m pose_lab.export`, or backend=torch") from None
+        print(f"exported {checkpoint} ({path} path) to {file} for ONNX Runtime")
+    return file
+
+
+def build_source(cfg: DictConfig) -> KeypointSource:
+    """The keypoint source cfg asks for: checkpoint, backend, keypoints (regression or heatmap)."""
+    if cfg.keypoints not in NETWORK_PATH:
+        raise PoseLabError(f"keypoints={cfg.keypoints}: choose regression or heatmap")
+    checkpoint = checkpoint_path(cfg)
+    onnx = onnx_file(cfg) if cfg.backend == "onnxruntime" else None
+    estimator = PoseEstimator.from_checkpoint(checkpoint, device=cfg.device, backend=cfg.backend, onnx_path=onnx,
+                                              threads=cfg.threads)
+    return estimator_source(estimator, cfg.keypoints)
+
+
+def build_pipeline(cfg: DictConfig, source: KeypointSource, fps: float) -> ExercisePipeline:
+    return ExercisePipeline(source, cfg.exercise, fps, TrackingSettings(**cfg.tracking),
+                            OmegaConf.to_container(cfg.smoothing))
+
+
+def analyse_video(cfg: DictConfig, source: KeypointSource | None = None) -> dict[str, Any]:
+    """Analyse cfg.video into cfg.output; returns what summary.json holds. `source` replaces the network."""
+    if cfg.max_frames is not None and cfg.max_frames < 1:
+        raise PoseLabError(f"max_frames={cfg.max_frames}: give a positive number of frames, or null for all")
+    frames = open_frames(cfg.video, cfg.fps)
+    source = source or build_source(cfg)
+    pipeline = build_pipeline(cfg, source, frames.fps)
+    out_dir = Path(cfg.output)
+    outputs = ExerciseOutputs(out_dir, cfg.exercise.name, cfg.video, frames.fps, annotate=cfg.annotated_video,
+                              angle_label=cfg.exercise.primary_angle)
+    started = time.perf_counter()
+    with frames, outputs:
+        outputs.extra["settings"] = {
+            "checkpoint": str(checkpoint_path(cfg)), "backend": cfg.backend, "keypoints": cfg.keypoints,
+            "rotation_applied_deg": frames.rotation, "frame_size": list(frames.size),
+        }
+        for index, seconds, frame in islice(frames, cfg.max_frames):
+            outputs.write(pipeline.step(index, seconds, frame), frame if cfg.annotated_video else None)
+        outputs.reps = pipeline.finish()
+        if frames.end_note:
+            outputs.mark_incomplete(frames.end_note)
+        seconds = time.perf_counter() - started
+        outputs.extra["timing"] = {"seconds": round(seconds, 3),
+                                   "frames_per_second": round(pipeline.frames_seen / seconds, 2) if seconds else None}
+    summary = outputs.summary
+    print(summary_text(summary, out_dir))
+    if pipeline.frames_seen and pipeline.frames_with_person == 0:
+        raise PoseLabError(f"no person found in any of the {pipeline.frames_seen} frames of {cfg.video} (outputs "
+                           f"kept in {out_dir}); the model needs one person with most joints in view")
+    return summary

@@ -1,0 +1,145 @@
+"""ExerciseAnalysis end to end on synthetic keypoint streams, and every conf/exercise/*.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from pose_lab import skeleton
+from pose_lab.errors import PoseLabError
+from pose_lab.exercise.analysis import ExerciseAnalysis
+from pose_lab.exercise.counter import PHASES
+
+CONF = Path(__file__).resolve().parents[2] / "conf/exercise"
+FPS = 30.0
+
+
+def side_squat(knee_angle: float, lean: float) -> np.ndarray:
+    """(K, 2) side view: ankle fixed, shin and thigh 100 px, torso 120 px leaning ``lean`` degrees forward."""
+    phi = np.radians((180 - knee_angle) / 2)
+    at = {"ankle": np.array([300.0, 500.0])}
+    at["knee"] = at["ankle"] + 100 * np.array([np.sin(phi), -np.cos(phi)])
+    at["hip"] = at["knee"] + 100 * np.array([-np.sin(phi), -np.cos(phi)])
+    at["shoulder"] = at["hip"] + 120 * np.array([np.sin(np.radians(lean)), -np.cos(np.radians(lean))])
+    at["elbow"] = at["shoulder"] + [60.0, 10.0]
+    at["wrist"] = at["elbow"] + [60.0, 0.0]
+    keypoints = np.zeros((skeleton.NUM_JOINTS, 2))
+    for joint, xy in at.items():
+        for side in ("left", "right"):
+            keypoints[skeleton.joint_index(f"{side}_{joint}")] = xy
+    keypoints[skeleton.joint_index("neck")] = at["shoulder"] + [0.0, -15.0]
+    keypoints[skeleton.joint_index("head_top")] = at["shoulder"] + [0.0, -45.0]
+    return keypoints
+
+
+def squat_session(bottoms: list[float], lean_at_bottom: float = 20.0) -> list[np.ndarray]:
+    frames = [side_squat(175, 3)] * 30
+    for bottom in bottoms:
+        for s in np.linspace(0, 2 * np.pi, 60):
+            depth = (1 - np.cos(s)) / 2
+            frames.append(side_squat(175 - depth * (175 - bottom), 3 + depth * (lean_at_bottom - 3)))
+        frames += [side_squat(175, 3)] * 15
+    return frames
+
+
+def visibility(near: str = "left") -> np.ndarray:
+    vis = np.full(skeleton.NUM_JOINTS, 0.95)
+    far = "right" if near == "left" else "left"
+    for joint in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle"):
+        vis[skeleton.joint_index(f"{far}_{joint}")] = 0.7
+    return vis
+
+
+def analyse(cfg, frames: list[np.ndarray], resets: set[int] = frozenset()) -> tuple[ExerciseAnalysis, list]:
+    analysis = ExerciseAnalysis(cfg, FPS)
+    results = [analysis.update(i, i / FPS, kp, visibility(), reset=i in resets) for i, kp in enumerate(frames)]
+    return analysis, results
+
+
+def load(name: str):
+    return OmegaConf.load(CONF / f"{name}.yaml")
+
+
+@pytest.mark.parametrize("path", sorted(CONF.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_exercise_config_builds_and_runs(path: Path) -> None:
+    cfg = OmegaConf.load(path)
+    analysis = ExerciseAnalysis(cfg, FPS)
+    assert cfg.name == path.stem
+    result = analysis.update(0, 0.0, side_squat(170, 5), visibility())
+    assert result.phase in PHASES and result.reps == 0
+    nobody = analysis.update(1, 1 / FPS, np.full((skeleton.NUM_JOINTS, 2), np.nan), visibility())
+    assert np.isnan(nobody.primary_angle) and all(np.isnan(v) for v in nobody.angles.values())
+    assert analysis.finish() == []
+
+
+def test_squats_are_counted_with_feedback() -> None:
+    analysis, results = analyse(load("squat"), squat_session([70, 130, 75], lean_at_bottom=60))
+    reps = analysis.finish()
+    assert len(reps) == 3 and results[-1].reps == 3
+    assert [r.number for r in reps] == [1, 2, 3]
+    assert sum(len(r.completed) for r in results) == 3
+    assert reps[0].bottom_angle == pytest.approx(70, abs=2)
+    assert any("deeper" in message for message in reps[1].feedback)  # 130 deg is not deep
+    assert not any("deeper" in message for message in reps[0].feedback)
+    assert all(any("torso leaned" in message for message in r.feedback) for r in reps)
+    assert results[0].side == "left" and results[50].primary_angle < 170
+
+
+def test_scene_cut_drops_the_rep_in_progress_and_nobody_frames_are_harmless() -> None:
+    frames = squat_session([70, 70, 70])
+    frames[200:210] = [np.full((skeleton.NUM_JOINTS, 2), np.nan)] * 10  # person lost after the third rep
+    cut = 30 + 75 + 30  # in the middle of the second rep
+    analysis, _ = analyse(load("squat"), frames, resets={cut})
+    assert len(analysis.finish()) == 2
+
+
+def test_a_knee_bend_without_the_hips_dropping_is_not_a_squat() -> None:
+    frames = squat_session([70])
+    standing = frames[0]
+    lifted = []
+    for keypoints in frames[30:90]:  # the near knee bends as much, with the hips up and the far leg standing
+        moved = standing.copy()
+        hip = skeleton.joint_index("left_hip")
+        for joint in ("left_knee", "left_ankle"):
+            moved[skeleton.joint_index(joint)] = keypoints[skeleton.joint_index(joint)] + standing[hip] - keypoints[hip]
+        lifted.append(moved)
+    analysis, _ = analyse(load("squat"), frames[:30] + lifted + frames[90:])
+    assert analysis.finish() == []
+    assert any("hip_drop" in why for _, why in analysis.counter.rejected)
+
+
+def test_pushup_gate_rejects_upright_arm_bending() -> None:
+    frames = squat_session([])
+    arm = []
+    for s in np.linspace(0, 6 * np.pi, 240):  # three elbow bends while standing upright
+        keypoints = side_squat(175, 3)
+        elbow_angle = np.radians(170 - 50 * (1 - np.cos(s)))
+        for side in ("left", "right"):
+            elbow = keypoints[skeleton.joint_index(f"{side}_shoulder")] + [0.0, 60.0]
+            keypoints[skeleton.joint_index(f"{side}_elbow")] = elbow
+            keypoints[skeleton.joint_index(f"{side}_wrist")] = elbow + 60 * np.array(
+                [np.sin(np.pi - elbow_angle), np.cos(np.pi - elbow_angle)])
+        arm.append(keypoints)
+    curl, results = analyse(load("bicep_curl"), frames + arm)
+    pushup, _ = analyse(load("pushup"), frames + arm)
+    assert len(curl.finish()) == 3 and min(r.primary_angle for r in results) < 80
+    assert pushup.finish() == [] and len(pushup.counter.rejected) == 3
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"primary_angle": "neck"}, "unknown angle 'neck'"),
+    ({"counter": {"direction": "backwards"}}, "unknown rep direction"),
+    ({"counter": {"min_rnage": 3}}, "counter settings"),
+    ({"feedback": [{"metric": "wobble", "max": 1, "message": "x"}]}, "known metrics"),
+    ({"gate": [{"angle": "torso", "max": 1}]}, "unknown angle 'torso'"),
+    ({"rep_checks": [{"metric": "hip_drop"}]}, "min or a max"),
+])
+def test_config_mistakes_are_user_errors(change: dict, message: str) -> None:
+    cfg = OmegaConf.merge(load("squat"), change)
+    if "counter" in change:
+        cfg.counter = change["counter"]
+    with pytest.raises(PoseLabError, match=message):
+        ExerciseAnalysis(cfg, FPS)
