@@ -451,16 +451,66 @@ def draw_plot(points: dict[Group, list[tuple[str, float, Stat]]], latency_path: 
     figure.savefig(path, dpi=120)
 
 
+def load_exercise_bench(path: Path) -> dict[str, Any]:
+    """exercise_bench.json of `python -m pose_lab.exercise.bench`, checked for what the report reads."""
+    if not path.is_file():
+        raise PoseLabError(f"exercise_bench={path}: no such file; run `python -m pose_lab.exercise.bench` and pass "
+                           "its exercise_bench.json, or exercise_bench=null")
+    bench = _load_json(path, "pass the exercise_bench.json written by `python -m pose_lab.exercise.bench`")
+    if not isinstance(bench, dict) or not isinstance(bench.get("clips"), list) or "overall" not in bench:
+        raise PoseLabError(f"exercise_bench={path}: not a pose_lab.exercise.bench file (needs 'clips' and "
+                           "'overall')")
+    return bench
+
+
+def exercise_section(bench: dict[str, Any], path: str) -> list[str]:
+    """RESULTS.md's exercise analytics section: counts against the hand counts and frames/s, side by side."""
+    def count(side: dict[str, Any] | None) -> str:
+        if side is None:
+            return "n/a"
+        return f"{side['reps']} {'✓' if side['exact'] else ('~' if side['acceptable'] else '✗')}"
+
+    def speed(side: dict[str, Any] | None) -> str:
+        return "n/a" if side is None else f"{side['fps']:.1f}"
+
+    header = ["clip", "exercise", "hand count (+ partial)", "pose_lab reps", "peer reps",
+              "pose_lab counter on peer keypoints", "pose_lab frames/s", "peer frames/s"]
+    body = [[f"`{clip['clip']}`", clip["exercise"], f"{clip['expected']['reps']} (+{clip['expected']['partial']})",
+             count(clip["pose_lab"]), count(clip["peer"]), str(clip.get("pose_lab_counter_on_peer_keypoints", "n/a")),
+             speed(clip["pose_lab"]), speed(clip["peer"])] for clip in bench["clips"]]
+    overall = bench["overall"]
+    ours, theirs = overall.get("pose_lab"), overall.get("peer")
+    lines = ["", "## Exercise analytics on real clips", "",
+             "Repetitions counted on the real clips against their hand counts (✓ exact, ~ within the partial reps, "
+             "✗ wrong), and end-to-end frames/s (decode → keypoints → smoothing → angles → counting; median of "
+             f"{bench['repeats']} passes per clip, the two sides alternating), side by side in one run. Peer: "
+             f"{bench.get('peer') or 'not run'}. `pose_lab counter on peer keypoints` runs pose_lab's counting on "
+             "the peer's keypoints instead of pose_lab's network: it separates counting errors from keypoint "
+             "errors.", "", *_markdown_table(header, body)]
+    if ours:
+        lines += ["", f"Overall: pose_lab {ours['fps']:.1f} frames/s, {ours['exact_clips']} of {ours['clips']} clips "
+                      "counted exactly"
+                  + (f"; peer {theirs['fps']:.1f} frames/s, {theirs['exact_clips']} of {theirs['clips']} exact; "
+                     f"pose_lab runs at **{overall['speed_ratio']:.2f}×** the peer's speed." if theirs else ".")]
+    pipeline = bench.get("pipeline", {})
+    machine = bench.get("machine", {})
+    lines += ["", f"Made by `{bench.get('command')}` on {bench.get('date')} ({path}): pose_lab backend "
+                  f"{pipeline.get('backend')}, {pipeline.get('keypoints')} keypoints, {pipeline.get('threads')} "
+                  f"threads; CPU {machine.get('cpu')} ({machine.get('cpu_count')} cores)."]
+    return lines
+
+
 def report_command(cfg: DictConfig) -> str:
     """The command line that reproduces this report, from its settings."""
     words = ["python", "-m", "pose_lab.report", f"sweep={cfg.sweep}", f"bench={cfg.bench or 'null'}",
              f"backend={cfg.backend}", f"output={cfg.output}", f"plot={cfg.plot}",
-             f"latency_path={cfg.latency_path}"]
+             f"latency_path={cfg.latency_path}", f"exercise_bench={cfg.exercise_bench or 'null'}"]
     return shlex.join(words)
 
 
 def render(cfg: DictConfig, sweep_dir: Path, runs: list[Run], summary: dict[Group, list[VariantRow]],
-           bench: dict[str, Any] | None, plot: Path | None, plot_note: str) -> str:
+           bench: dict[str, Any] | None, plot: Path | None, plot_note: str,
+           exercise: dict[str, Any] | None = None) -> str:
     """The whole RESULTS.md."""
     finished = sum(run.test is not None for run in runs)
     lines = [
@@ -494,6 +544,8 @@ def render(cfg: DictConfig, sweep_dir: Path, runs: list[Run], summary: dict[Grou
         lines += ["", f"![accuracy against latency]({os.path.relpath(plot, Path(cfg.output).resolve().parent)})"]
     if plot_note:
         lines += ["", plot_note]
+    if exercise is not None:
+        lines += exercise_section(exercise, f"`{cfg.exercise_bench}`")
     issues = problems(sweep_dir, summary)
     lines += ["", "## Missing or failed runs", "",
               *(issues or [f"None: every run folder has its {METRICS_FILE} and every variant the same seeds."])]
@@ -515,6 +567,7 @@ def report(cfg: DictConfig) -> dict[str, Any]:
     sweep_dir = Path(cfg.sweep).resolve()
     runs = collect_runs(sweep_dir)
     bench = load_bench(Path(cfg.bench) if cfg.bench else None, cfg.backend)
+    exercise = load_exercise_bench(Path(cfg.exercise_bench)) if cfg.exercise_bench else None
     summary = summarize(runs)
     points = plot_points(summary, bench, cfg.latency_path)
     plot: Path | None = None
@@ -531,7 +584,7 @@ def report(cfg: DictConfig) -> dict[str, Any]:
                                "no variant has both a finished run and a CPU latency at its input size."))
     output = Path(cfg.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render(cfg, sweep_dir, runs, summary, bench, plot, note))
+    output.write_text(render(cfg, sweep_dir, runs, summary, bench, plot, note, exercise))
     print(f"wrote {output}" + (f" and {plot}" if plot else ""))
     return {"output": str(output), "plot": str(plot) if plot else None, "groups": summary}
 

@@ -225,3 +225,26 @@ def test_a_single_runtime_has_no_runtime_table(tmp_path: Path, sweep: Path, benc
     bench["records"] = [record for record in bench["records"] if record["backend"] == "torch"]
     bench_json.write_text(json.dumps(bench))
     assert "## Inference runtimes" not in Path(report(_cfg(tmp_path, sweep, bench_json))["output"]).read_text()
+
+
+def test_exercise_bench_becomes_a_section_with_counts_and_the_speed_ratio(
+        tmp_path: Path, sweep: Path, bench_json: Path) -> None:
+    side = {"frames": 300, "median_seconds": 2.0, "fps": 150.0, "reps": 3, "exact": True, "acceptable": True}
+    peer = {**side, "fps": 50.0, "reps": 4, "exact": False, "acceptable": False}
+    exercise = {"date": "2026-01-01", "command": "python -m pose_lab.exercise.bench", "repeats": 3,
+                "peer": "stand-in peer", "machine": {"cpu": "Test CPU", "cpu_count": 2},
+                "pipeline": {"backend": "onnxruntime", "keypoints": "regression", "threads": 2},
+                "clips": [{"clip": "squat.mp4", "exercise": "squat", "expected": {"reps": 3, "partial": 0},
+                           "pose_lab": side, "peer": peer, "pose_lab_counter_on_peer_keypoints": 3}],
+                "overall": {"pose_lab": {"fps": 150.0, "exact_clips": 1, "clips": 1},
+                            "peer": {"fps": 50.0, "exact_clips": 0, "clips": 1}, "speed_ratio": 3.0}}
+    path = tmp_path / "exercise_bench.json"
+    path.write_text(json.dumps(exercise))
+    markdown = Path(report(_cfg(tmp_path, sweep, bench_json, f"exercise_bench={path}"))["output"]).read_text()
+    section = markdown.split("## Exercise analytics on real clips", 1)[1]
+    row = next(line for line in section.splitlines() if line.startswith("| `squat.mp4` |"))
+    assert [cell.strip() for cell in row.strip("|").split("|")] == \
+        ["`squat.mp4`", "squat", "3 (+0)", "3 ✓", "4 ✗", "3", "150.0", "50.0"]
+    assert "**3.00×** the peer's speed" in section
+    with pytest.raises(PoseLabError, match="exercise_bench=.*no such file"):
+        report(_cfg(tmp_path, sweep, bench_json, f"exercise_bench={tmp_path / 'missing.json'}"))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import numpy as np
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -60,11 +61,12 @@ def time_pose_lab(cfg: DictConfig, source: KeypointSource) -> dict[str, Any]:
             "frames_with_person": pipeline.frames_with_person}
 
 
-def time_peer(python: Path, video: Path, exercise: str) -> dict[str, Any]:
-    """One pass of the MediaPipe peer in its own environment: its JSON line."""
+def time_peer(python: Path, video: Path, exercise: str, keypoints: Path) -> dict[str, Any]:
+    """One pass of the MediaPipe peer in its own environment: its JSON line. Its landmarks (LSP order) go to
+    `keypoints`, written after its timed loop."""
     try:
-        done = subprocess.run([str(python), str(PEER_SCRIPT), str(video), "--exercise", exercise],
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run([str(python), str(PEER_SCRIPT), str(video), "--exercise", exercise,
+                               "--keypoints", str(keypoints)], capture_output=True, text=True, check=False)
     except OSError as error:
         raise PoseLabError(f"peer_python={python} cannot run: {error.strerror}; create the peer environment "
                            f"as {PEER_SCRIPT.name}'s docstring says, or pass peer_python=null") from None
@@ -72,6 +74,24 @@ def time_peer(python: Path, video: Path, exercise: str) -> dict[str, Any]:
         raise PoseLabError(f"the MediaPipe peer failed on {video} (exit {done.returncode}): "
                            f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'no message'}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def count_peer_keypoints(cfg: DictConfig, keypoints: Path, frame_size: tuple[int, int]) -> int:
+    """pose_lab's counting (tracking checks, smoothing, angles, counter) on the peer's keypoints instead of the
+    network's: tells a counting problem from a keypoint problem."""
+    stored = np.load(keypoints)
+    poses, visibility, fps = stored["keypoints"], stored["visibility"], float(stored["fps"])
+    frame_index = iter(range(len(poses)))
+
+    def peer_source(frame: np.ndarray, region: object) -> tuple[np.ndarray, np.ndarray]:
+        index = next(frame_index)
+        return poses[index], visibility[index]
+
+    pipeline = build_pipeline(cfg, peer_source, fps)
+    blank = np.zeros((frame_size[1], frame_size[0], 3), np.uint8)  # no cuts: the peer saw the real frames
+    for index in range(len(poses)):
+        pipeline.step(index, index / fps, blank)
+    return len(pipeline.finish())
 
 
 def _side(passes: list[dict[str, Any]], expected: dict[str, int]) -> dict[str, Any]:
@@ -114,8 +134,11 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
         raise PoseLabError(f"peer_python={peer} does not exist; create it as {PEER_SCRIPT.name}'s docstring says, "
                            "or pass peer_python=null to time pose_lab alone")
     clips = []
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
     for name, clip in cfg.clips.items():
         video = folder / name
+        landmarks = out / f"{video.stem}.peer_keypoints.npz"
         pipeline_cfg = pipeline_config(clip.exercise, video, list(cfg.pipeline))
         source = build_source(pipeline_cfg)
         time_pose_lab(pipeline_cfg, source)  # warm-up: first-call allocations, file cache
@@ -126,10 +149,14 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
                 if side == "ours":
                     ours.append(time_pose_lab(pipeline_cfg, source))
                 elif peer is not None:
-                    theirs.append(time_peer(peer, video, clip.exercise))
+                    theirs.append(time_peer(peer, video, clip.exercise, landmarks))
         expected = {"reps": clip.reps, "partial": clip.partial}
         entry = {"clip": name, "exercise": clip.exercise, "expected": expected, "pose_lab": _side(ours, expected),
                  "peer": _side(theirs, expected) if theirs else None}
+        if theirs:
+            with open_frames(video) as frames:
+                size = frames.size
+            entry["pose_lab_counter_on_peer_keypoints"] = count_peer_keypoints(pipeline_cfg, landmarks, size)
         clips.append(entry)
         print(_line(entry))
     result = {
@@ -146,8 +173,6 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
     overall = result["overall"]
     if overall["pose_lab"] and overall["peer"]:
         overall["speed_ratio"] = round(overall["pose_lab"]["fps"] / overall["peer"]["fps"], 3)
-    out = Path(cfg.output)
-    out.mkdir(parents=True, exist_ok=True)
     write_json(out / "exercise_bench.json", result)
     print(f"wrote {out / 'exercise_bench.json'}")
     if "speed_ratio" in overall:

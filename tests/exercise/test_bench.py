@@ -1,0 +1,79 @@
+"""The side-by-side exercise benchmark on a generated clip, with a stand-in peer (a script that answers like
+peer_mediapipe.py) so it runs without MediaPipe: timing bookkeeping, the ratio, counting on peer keypoints."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, OmegaConf
+
+from pose_lab.errors import PoseLabError
+from pose_lab.exercise.bench import bench
+from test_pipeline import CONF, FPS, knee_curve, squat_pose, write_video
+
+FRAMES = 190
+PEER_SECONDS = 0.5
+
+
+def fake_peer(tmp_path: Path) -> Path:
+    """An executable standing in for the peer's Python: copies scripted squat keypoints to --keypoints and
+    prints a peer JSON line that took PEER_SECONDS."""
+    poses = np.stack([squat_pose(angle) for angle in knee_curve(FRAMES, reps=3)])
+    stored = tmp_path / "scripted.npz"
+    np.savez(stored, keypoints=poses, visibility=np.full(poses.shape[:2], 0.9, np.float32), fps=np.float32(FPS))
+    answer = {"peer": "stand-in", "frames": FRAMES, "seconds": PEER_SECONDS, "fps": FRAMES / PEER_SECONDS,
+              "reps": 3}
+    script = tmp_path / "peer_python"
+    script.write_text(f"#!{sys.executable}\n"
+                      "import json, shutil, sys\n"
+                      "args = sys.argv[1:]\n"
+                      f"shutil.copy({str(stored)!r}, args[args.index('--keypoints') + 1])\n"
+                      f"print(json.dumps({answer!r}))\n")
+    script.chmod(0o755)
+    return script
+
+
+def bench_config(tmp_path: Path, *overrides: str) -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("exercise_bench", overrides=[f"videos={tmp_path}", "repeats=2", f"output={tmp_path / 'out'}",
+                                                   *overrides])
+    cfg.clips = OmegaConf.create({"clip.mp4": {"exercise": "squat", "reps": 3, "partial": 0}})
+    return cfg
+
+
+def test_both_sides_are_timed_and_compared(tmp_path: Path) -> None:
+    write_video(tmp_path / "clip.mp4", FRAMES)
+    result = bench(bench_config(tmp_path, f"peer_python={fake_peer(tmp_path)}"))
+    [clip] = result["clips"]
+    assert clip["peer"]["fps"] == pytest.approx(FRAMES / PEER_SECONDS) and clip["peer"]["exact"]
+    assert clip["pose_lab"]["frames"] == FRAMES and len(clip["pose_lab"]["seconds_every_pass"]) == 2
+    # pose_lab's counting on the peer's (here: scripted) keypoints finds the scripted reps.
+    assert clip["pose_lab_counter_on_peer_keypoints"] == 3
+    overall = result["overall"]
+    assert overall["speed_ratio"] == pytest.approx(overall["pose_lab"]["fps"] / overall["peer"]["fps"], rel=1e-2)
+    assert json.loads((tmp_path / "out" / "exercise_bench.json").read_text())["clips"][0]["clip"] == "clip.mp4"
+
+
+def test_without_a_peer_only_pose_lab_is_timed(tmp_path: Path) -> None:
+    write_video(tmp_path / "clip.mp4", 20)
+    result = bench(bench_config(tmp_path, "peer_python=null", "repeats=1"))
+    assert result["clips"][0]["peer"] is None and "speed_ratio" not in result["overall"]
+
+
+def test_bench_input_errors(tmp_path: Path) -> None:
+    with pytest.raises(PoseLabError, match="missing clip.mp4"):
+        bench(bench_config(tmp_path))
+    write_video(tmp_path / "clip.mp4", 5)
+    with pytest.raises(PoseLabError, match="peer_python=.*does not exist"):
+        bench(bench_config(tmp_path, f"peer_python={tmp_path / 'no_python'}"))
+    with pytest.raises(PoseLabError, match="videos is not set"):
+        bench(bench_config(tmp_path, "videos=null"))
+    shutil.rmtree(tmp_path / "out", ignore_errors=True)
