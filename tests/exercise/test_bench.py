@@ -13,10 +13,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
+from test_pipeline import CONF, FPS, knee_curve, squat_pose, write_video
 
 from pose_lab.errors import PoseLabError
 from pose_lab.exercise.bench import bench
-from test_pipeline import CONF, FPS, knee_curve, squat_pose, write_video
 
 FRAMES = 190
 PEER_SECONDS = 0.5

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from omegaconf import OmegaConf
+from test_pipeline import config
 
 from pose_lab.exercise.run import analyse_video
-from test_pipeline import config
 
 CLIPS = OmegaConf.load(Path(__file__).resolve().parents[2] / "conf" / "exercise_bench.yaml").clips
 WEAK_MODEL = ("the shipped LSP-only checkpoint (38% PCKh@0.5 on LSP) is too noisy on these videos to count them; "
