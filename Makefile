@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LSP ?= $(or $(POSE_LAB_LSP_ROOT),../shared/datasets/lsp)
 ARGS ?=
 
-.PHONY: help setup train evaluate sweep bench report test test-full clean
+.PHONY: help setup train evaluate sweep bench report test test-full clean peer-venv exercise-bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -43,3 +43,12 @@ bench:  ## params, GFLOPs, CPU/GPU latency of every variant -> outputs/bench/run
 
 report:  ## RESULTS.md + plot from the latest sweep and bench (or SWEEP=dir BENCH=path|null)
 	$(BIN)/python -m pose_lab.report sweep=$(SWEEP) bench=$(or $(BENCH),null) $(ARGS)
+
+VIDEOS ?= $(or $(POSE_LAB_EXERCISE_VIDEOS),../shared/datasets/exercise_videos)
+
+peer-venv:  ## .venv-peer with MediaPipe 0.10.14, the exercise benchmark's reference peer (not a pose_lab dependency)
+	$(PYTHON) -m venv .venv-peer
+	.venv-peer/bin/pip install mediapipe==0.10.14 "numpy<2"
+
+exercise-bench:  ## pose_lab vs MediaPipe on the real exercise clips: counts and frames/s side by side
+	$(BIN)/python -m pose_lab.exercise.bench videos=$(VIDEOS) $(ARGS)
