@@ -11,19 +11,29 @@ Every latency is the timing of one callable `infer(x)` (see `time_infer`) built 
 `torch_infer` for eager PyTorch, `onnx_infer` for ONNX Runtime on the path exported by
 :func:`pose_lab.export.export_onnx` into a temporary folder (CPU only, with as many intra-op threads as torch
 uses). `backend=both` gives one record per variant, path and backend.
+
+With `ckpt=PATH peer_python=PYTHON` the bench also sets the checkpoint against MediaPipe Pose on real LSP test
+images, side by side in the same run (see `peer_comparison`): per image, at batch 1, pose_lab's default inference
+path (:meth:`pose_lab.inference.PoseEstimator.predict` on one decoded image: letterbox, regression path,
+keypoints back to original pixels) in every backend of `backend`, then the MediaPipe peer
+(`pose_lab/exercise/peer_mediapipe.py --images`, person detector + landmark model per image) in its own virtual
+environment, as a subprocess: MediaPipe pins another OpenCV and numpy and is never a dependency of pose_lab.
+Both sides' keypoints are scored here with pose_lab's PCK (:func:`pose_lab.evaluate.score`) against joints.mat.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import hydra
 import numpy as np
@@ -36,8 +46,12 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from pose_lab.checkpoint import load_module
+from pose_lab.data.lsp import JOINTS_FILE, ROOT_ENV_VAR, image_path, load_images, read_joints, resolve_root
+from pose_lab.data.splits import split_numbers
 from pose_lab.errors import PoseLabError, exit_on_user_error
+from pose_lab.evaluate import score
 from pose_lab.export import export_onnx
+from pose_lab.inference import PoseEstimator
 from pose_lab.jsonfile import write_json
 from pose_lab.models.network import BlazePoseNet
 from pose_lab.runtime import PATHS, Infer, onnx_infer, onnx_session, torch_infer
@@ -53,7 +67,15 @@ FLOPS_CONVENTION = (
 )
 # Config keys copied into bench.json.
 SETTINGS: tuple[str, ...] = ("models", "ckpt", "backend", "input_size", "warmup", "iters", "threads",
-                             "channels_last", "devices", "cuda_device", "cuda_batch")
+                             "channels_last", "devices", "cuda_device", "cuda_batch", "peer_python", "lsp_root",
+                             "peer_split", "peer_images")
+PEER_SCRIPT = Path(__file__).resolve().parent / "exercise" / "peer_mediapipe.py"
+# What each side's per-image time covers, written into bench.json beside the times.
+TIMED_SPANS: dict[str, str] = {
+    "pose_lab": "PoseEstimator.predict on one decoded RGB image: letterbox, normalisation, the default (regression) "
+                "inference path at batch 1, keypoints mapped back to original pixels",
+    "peer": "pose.process on one decoded RGB image (person detector + landmark model), landmarks to pixels",
+}
 
 
 def _plain(value: Any) -> Any:
@@ -267,6 +289,138 @@ def _networks(cfg: DictConfig) -> list[tuple[str, BlazePoseNet]]:
     return [(name, build_variant(name, cfg.input_size)) for name in models]
 
 
+class LSPTestImages(NamedTuple):
+    """The images a peer comparison runs on, in image-number order."""
+
+    numbers: np.ndarray  # (N,) 1-based LSP image numbers
+    paths: list[Path]
+    images: list[np.ndarray]  # decoded (H,W,3) uint8 RGB
+    truth: np.ndarray  # (N,K,2) ground truth, original pixels
+
+
+def lsp_test_images(cfg: DictConfig) -> LSPTestImages:
+    """The first `peer_images` (null: all) test images of `peer_split` under `lsp_root`, with joints.mat."""
+    root = resolve_root(cfg.lsp_root)
+    annotations = read_joints(root / JOINTS_FILE)
+    numbers = split_numbers(_plain(cfg.peer_split), "test", len(annotations))[: cfg.peer_images]
+    return LSPTestImages(numbers, [image_path(root, int(number)) for number in numbers],
+                         load_images(root, numbers), annotations.keypoints[numbers - 1])
+
+
+def comparison_estimator(ckpt: str, backend: str, folder: Path) -> PoseEstimator:
+    """The checkpoint's PoseEstimator in `backend`; ONNX Runtime runs the regression path exported into
+    `folder`, with as many intra-op threads as torch uses."""
+    if backend == "torch":
+        return PoseEstimator.from_checkpoint(ckpt, backend="torch")
+    file = folder / "regression.onnx"
+    export_onnx(load_module(ckpt)[0].net, "regression", file)
+    return PoseEstimator.from_checkpoint(ckpt, backend="onnxruntime", onnx_path=file,
+                                         threads=torch.get_num_threads())
+
+
+def time_estimator(estimator: PoseEstimator, images: list[np.ndarray], warmup: int) -> tuple[np.ndarray, list[float]]:
+    """Keypoints (N,K,2) in original pixels and the milliseconds of each image, predicted one at a time after
+    `warmup` untimed calls on the first image."""
+    for _ in range(warmup):
+        estimator.predict(images[0])
+    keypoints, times = [], []
+    for image in images:
+        begin = time.perf_counter()
+        (prediction,) = estimator.predict(image)
+        times.append((time.perf_counter() - begin) * 1e3)
+        keypoints.append(prediction.keypoints)
+    return np.stack(keypoints), times
+
+
+def run_peer(python: Path, test: LSPTestImages, out_dir: Path, warmup: int) -> tuple[dict[str, Any], Path]:
+    """The MediaPipe peer on the test images in its own environment: its JSON summary and its OUT.npz
+    (LSP keypoints and per-image milliseconds), both left in `out_dir`."""
+    listing, output = out_dir / "peer_images.txt", out_dir / "peer_keypoints.npz"
+    listing.write_text("".join(f"{path}\n" for path in test.paths))
+    command = [str(python), str(PEER_SCRIPT), "--images", str(listing), "--output", str(output),
+               "--warmup-images", str(warmup)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as error:
+        raise PoseLabError(f"peer_python={python} cannot run: {error.strerror}; create the peer environment as "
+                           f"{PEER_SCRIPT.name}'s docstring says, or pass peer_python=null") from None
+    if done.returncode != 0:
+        last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "no message"
+        raise PoseLabError(f"the MediaPipe peer failed (exit {done.returncode}): {last}; run `{shlex.join(command)}` "
+                           "to see all of its output")
+    return json.loads(done.stdout.strip().splitlines()[-1]), output
+
+
+def scored_side(times_ms: list[float] | np.ndarray, keypoints: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    """One side of the comparison: its per-image timing summary and its PCK (percent, every protocol)."""
+    return {**summarize(list(times_ms)),
+            "pck": score(torch.from_numpy(np.asarray(keypoints, np.float32)), torch.from_numpy(truth))}
+
+
+def peer_comparison(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    """pose_lab's checkpoint (every backend of cfg.backend) and the MediaPipe peer on the same LSP test images,
+    timed per image and scored against joints.mat; bench.json's `peer_comparison`."""
+    test = lsp_test_images(cfg)
+    ours = []
+    with tempfile.TemporaryDirectory(prefix="pose_lab_peer_") as folder:
+        for backend in BACKENDS[cfg.backend]:
+            estimator = comparison_estimator(cfg.ckpt, backend, Path(folder))
+            keypoints, times = time_estimator(estimator, test.images, cfg.warmup)
+            ours.append({"backend": backend, "threads": torch.get_num_threads(),
+                         **scored_side(times, keypoints, test.truth)})
+    summary, output = run_peer(Path(cfg.peer_python), test, out_dir, min(cfg.warmup, len(test.paths)))
+    stored = np.load(output)
+    if stored["keypoints"].shape != test.truth.shape or len(stored["milliseconds"]) != len(test.paths):
+        raise PoseLabError(f"{output}: the peer answered {stored['keypoints'].shape[0]} images, "
+                           f"{len(test.paths)} were asked; is {PEER_SCRIPT.name} the one next to this pose_lab?")
+    peer = {"name": summary["peer"], "version": summary.get("mediapipe"),
+            "images_with_pose": summary["images_with_pose"], "keypoints_file": str(output),
+            **scored_side(stored["milliseconds"], stored["keypoints"], test.truth)}
+    for side in ours:
+        side["ratio_to_peer"] = side["median_ms"] / peer["median_ms"]
+    return {
+        "checkpoint": str(cfg.ckpt),
+        "split": _plain(cfg.peer_split),
+        "subset": "test",
+        "images": len(test.numbers),
+        "image_numbers": [int(test.numbers[0]), int(test.numbers[-1])],
+        "warmup": cfg.warmup,
+        "timed": TIMED_SPANS,
+        "missing_pose": "a MediaPipe image without a pose counts as wrong for every joint (NaN keypoints)",
+        "pose_lab": ours,
+        "peer": peer,
+    }
+
+
+def format_comparison(comparison: dict[str, Any]) -> str:
+    """Two lines per side: time per image, PCK and, for pose_lab, its time as a ratio of the peer's."""
+    def line(label: str, side: dict[str, Any]) -> str:
+        pck = ", ".join(f"{protocol} {side['pck'][protocol]['mean']:.1f} %" for protocol in side["pck"])
+        return f"{label:<28}{side['median_ms']:>7.2f} ms/image (p90 {side['p90_ms']:.2f}); {pck}"
+
+    lines = [f"\nagainst {comparison['peer']['name']} on {comparison['images']} LSP test images:"]
+    for side in comparison["pose_lab"]:
+        lines.append(line(f"pose_lab ({side['backend']})", side) + f"; {side['ratio_to_peer']:.3f}x the peer's time")
+    lines.append(line("peer", comparison["peer"])
+                 + f"; a pose in {comparison['peer']['images_with_pose']} of {comparison['images']} images")
+    return "\n".join(lines)
+
+
+def _check_peer(cfg: DictConfig) -> None:
+    """The peer comparison's settings, checked before anything is timed."""
+    if cfg.ckpt is None:
+        raise PoseLabError("peer_python is set but ckpt is not: the comparison with MediaPipe runs a trained "
+                           "checkpoint, pass ckpt=PATH (e.g. checkpoints/base_lsp192.pt)")
+    if not Path(cfg.peer_python).is_file():
+        raise PoseLabError(f"peer_python={cfg.peer_python} does not exist; create the peer environment as "
+                           f"{PEER_SCRIPT.name}'s docstring says, or pass peer_python=null")
+    if not cfg.lsp_root:
+        raise PoseLabError(f"the comparison with MediaPipe runs on LSP test images: set {ROOT_ENV_VAR}=/path/to/lsp "
+                           "or pass lsp_root=/path/to/lsp")
+    if cfg.peer_images is not None and cfg.peer_images < 1:
+        raise PoseLabError(f"peer_images={cfg.peer_images}: give at least 1, or null for every test image")
+
+
 def _check(cfg: DictConfig) -> None:
     if cfg.input_size <= 0 or cfg.input_size % 32:
         raise PoseLabError(f"input_size must be a positive multiple of 32, got {cfg.input_size}")
@@ -277,6 +431,8 @@ def _check(cfg: DictConfig) -> None:
     unknown = sorted(set(_names(cfg.devices)) - set(DEVICES))
     if unknown:
         raise PoseLabError(f"unknown device(s) {unknown} in devices; valid: {', '.join(DEVICES)}")
+    if cfg.peer_python is not None:
+        _check_peer(cfg)
 
 
 def _cell(section: dict[str, Any], *keys: str) -> str:
@@ -306,6 +462,8 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
     previous_threads = torch.get_num_threads()
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     try:
         networks = _networks(cfg)
         records = [record for variant, net in networks for record in bench_network(variant, net, cfg)]
@@ -320,12 +478,14 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
             "flops": FLOPS_CONVENTION,
             "records": records,
         }
+        if cfg.peer_python is not None:
+            summary["peer_comparison"] = peer_comparison(cfg, out_dir)
     finally:
         torch.set_num_threads(previous_threads)
-    out_dir = Path(cfg.paths.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "bench.json", summary)
     print(format_table(records))
+    if "peer_comparison" in summary:
+        print(format_comparison(summary["peer_comparison"]))
     print(f"\nparams M = parameters the path runs; GFLOPs = 2 x multiply-adds at batch 1; "
           f"CPU/GPU ms = batch-1 median; GPU img/s at batch {cfg.cuda_batch}\nwrote {out_dir / 'bench.json'}")
     return summary

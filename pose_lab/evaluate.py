@@ -23,6 +23,7 @@ from pose_lab.checkpoint import load_module
 from pose_lab.errors import exit_on_user_error
 from pose_lab.jsonfile import write_json
 from pose_lab.metrics import PCK_PROTOCOLS, pck_hits
+from pose_lab.models.flip_test import FlipAveraged
 from pose_lab.module import OUTPUTS
 
 
@@ -36,6 +37,8 @@ def _device(name: str) -> torch.device:
 def predict_subset(cfg: DictConfig) -> dict[str, Any]:
     """Run the checkpoint over one subset; returns predictions per output, ground truth and image numbers."""
     module, ckpt_cfg = load_module(cfg.ckpt)
+    if cfg.flip_test:
+        module.net = FlipAveraged(module.net)
     cfg = OmegaConf.merge(cfg, {"codec": ckpt_cfg.codec, "data": {"input_size": ckpt_cfg.data.input_size}})
     datamodule = instantiate(cfg.data, augment=None)
     datamodule.setup()
@@ -89,6 +92,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "checkpoint": str(cfg.ckpt),
         "split": OmegaConf.to_container(cfg.data, resolve=True)["split"],
         "subset": cfg.subset,
+        "flip_test": bool(cfg.flip_test),
         "num_images": len(result["number"]),
         "scores": scores,
     }

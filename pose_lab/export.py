@@ -35,6 +35,7 @@ from pose_lab.checkpoint import load_module
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.inference import normalization
 from pose_lab.jsonfile import write_json
+from pose_lab.models.flip_test import FlipAveraged
 from pose_lab.models.network import BlazePoseNet
 from pose_lab.runtime import (
     INPUT_NAME,
@@ -102,7 +103,7 @@ def _finish(file: Path, path: str, metadata: Mapping[str, str]) -> None:
     onnx.save(model, str(file))
 
 
-def export_onnx(net: BlazePoseNet, path: str, file: str | Path, metadata: Mapping[str, str] | None = None) -> str:
+def export_onnx(net: BlazePoseNet | FlipAveraged, path: str, file: str | Path, metadata: Mapping[str, str] | None = None) -> str:
     """Write `path` of `net` (eval mode) to `file` with a dynamic batch; returns the exporter used.
 
     `metadata` goes into the file's metadata_props, with `pose_lab.exporter` added. Raises ExportError when the
@@ -135,7 +136,7 @@ def export_onnx(net: BlazePoseNet, path: str, file: str | Path, metadata: Mappin
     return exporter
 
 
-def onnx_metadata(config: DictConfig, path: str, checkpoint: str | Path) -> dict[str, str]:
+def onnx_metadata(config: DictConfig, path: str, checkpoint: str | Path, flip_test: bool = False) -> dict[str, str]:
     """metadata_props for the export of a checkpoint: how to prepare the input and read the outputs."""
     size = config.data.input_size
     mean, std = normalization(config)
@@ -143,6 +144,7 @@ def onnx_metadata(config: DictConfig, path: str, checkpoint: str | Path) -> dict
         "version": pose_lab.__version__,
         "checkpoint": Path(checkpoint).name,
         "path": path,
+        "flip_test": json.dumps(flip_test),
         "input_size": str(size),
         "mean": json.dumps(mean),
         "std": json.dumps(std),
@@ -175,10 +177,12 @@ def check_parity(net: BlazePoseNet, file: str | Path, batches: Sequence[int] = (
     return worst
 
 
-def default_output(checkpoint: str | Path, path: str) -> Path:
-    """Next to the checkpoint: <name>.onnx for the regression path, <name>_full.onnx for the full path."""
+def default_output(checkpoint: str | Path, path: str, flip_test: bool = False) -> Path:
+    """Next to the checkpoint: <name>.onnx for the regression path, <name>_full.onnx for the full path, with
+    _flip before the suffix for a flip-averaged export."""
     checkpoint = Path(checkpoint)
-    return checkpoint.with_name(checkpoint.stem + ("_full" if path == "full" else "") + ".onnx")
+    return checkpoint.with_name(checkpoint.stem + ("_full" if path == "full" else "") + ("_flip" if flip_test else "")
+                                + ".onnx")
 
 
 def export(cfg: DictConfig) -> dict[str, Any]:
@@ -186,13 +190,15 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     if cfg.path not in PATHS:
         raise PoseLabError(f"unknown path {cfg.path!r}; choose one of {', '.join(PATHS)}")
     module, config = load_module(cfg.ckpt)
-    file = Path(cfg.output) if cfg.output else default_output(cfg.ckpt, cfg.path)
-    exporter = export_onnx(module.net, cfg.path, file, onnx_metadata(config, cfg.path, cfg.ckpt))
-    parity = check_parity(module.net, file, cfg.parity_batches, cfg.threads)
+    net = FlipAveraged(module.net) if cfg.flip_test else module.net
+    file = Path(cfg.output) if cfg.output else default_output(cfg.ckpt, cfg.path, cfg.flip_test)
+    exporter = export_onnx(net, cfg.path, file, onnx_metadata(config, cfg.path, cfg.ckpt, cfg.flip_test))
+    parity = check_parity(net, file, cfg.parity_batches, cfg.threads)
     summary = {
         "checkpoint": str(cfg.ckpt),
         "onnx": str(file),
         "path": cfg.path,
+        "flip_test": bool(cfg.flip_test),
         "exporter": exporter,
         "input_size": config.data.input_size,
         "parity": {"batches": list(cfg.parity_batches), "tolerance": cfg.tolerance, "max_abs_diff": parity},

@@ -29,6 +29,7 @@ from pose_lab.codecs.regression import RegressionLabel
 from pose_lab.data.dataset import IMAGENET_MEAN, IMAGENET_STD, Normalize
 from pose_lab.data.geometry import apply_affine, invert_affine, letterbox_region, region_matrix
 from pose_lab.errors import PoseLabError
+from pose_lab.models.flip_test import FlipAveraged
 from pose_lab.runtime import OUTPUTS, PATHS, Infer, onnx_infer, onnx_session, session_path, torch_infer
 
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
@@ -36,6 +37,8 @@ BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
 AREA_SHRINK = 2.0
 # A square part of an image, (x0, y0, side) in pixels: what the network is shown (see prepare).
 Region = tuple[float, float, float]
+# ONNX metadata entry written by pose_lab.export: whether the graph averages over the mirror image.
+FLIP_METADATA_KEY = "pose_lab.flip_test"
 
 
 class Prediction(NamedTuple):
@@ -161,11 +164,13 @@ class PoseEstimator:
         backend: str = "torch",
         onnx_path: str | Path | None = None,
         threads: int = 2,
+        flip_test: bool = False,
     ) -> PoseEstimator:
         """An estimator for a checkpoint (any variant: the network is rebuilt from the config inside it).
 
         backend="torch" runs the checkpoint's network on `device`; backend="onnxruntime" runs `onnx_path`, a file
         written by `python -m pose_lab.export` from this checkpoint, on the CPU with `threads` intra-op threads.
+        flip_test averages each answer with the mirror image's (torch; for ONNX, export with flip_test=true).
         Raises CheckpointError for an unusable checkpoint, PoseLabError for a bad backend or ONNX file.
         """
         if backend not in BACKENDS:
@@ -175,7 +180,7 @@ class PoseEstimator:
         mean, std = normalization(config)
         codecs = {"heatmap_codec": module.heatmap_codec, "regression_codec": module.regression_codec}
         if backend == "torch":
-            net = module.net.to(device)
+            net = (FlipAveraged(module.net) if flip_test else module.net).to(device)
             memory_format = torch.channels_last if module.channels_last else torch.contiguous_format
             infer = {name: torch_infer(net, name) for name in PATHS}
             return cls(infer, size, **codecs, mean=mean, std=std, device=device, memory_format=memory_format)
@@ -187,6 +192,13 @@ class PoseEstimator:
         if torch.device(device).type != "cpu":
             raise PoseLabError(f"backend=onnxruntime runs on the CPU only, got device={device}")
         session = onnx_session(onnx_path, threads)
+        exported_flip = session.get_modelmeta().custom_metadata_map.get(FLIP_METADATA_KEY, "false") == "true"
+        if exported_flip != flip_test:
+            raise PoseLabError(
+                f"{onnx_path} was exported with flip_test={str(exported_flip).lower()}, but flip_test="
+                f"{str(flip_test).lower()} was asked for: export again with `python -m pose_lab.export "
+                f"ckpt={path} flip_test={str(flip_test).lower()}`"
+            )
         exported_shape = session.get_inputs()[0].shape
         if list(exported_shape[1:]) != [3, size, size]:
             raise PoseLabError(

@@ -88,3 +88,14 @@ def test_bad_checkpoints_raise_clear_errors(trained, tmp_path, train_cfg) -> Non
     wider = instantiate(train_cfg("model.net.decoder_channels=32").model)
     with pytest.raises(CheckpointError, match="different network"):
         load_weights(wider, trained["best_checkpoint"])
+
+
+def test_flip_test_evaluation_averages_with_the_mirror_image(trained, tiny_lsp_root, tmp_path) -> None:
+    split = "{train: [1, 8], val: [9, 12], test: [13, 16]}"
+    plain = evaluate(_eval_cfg(trained["best_checkpoint"], tiny_lsp_root, tmp_path / "plain", split))
+    cfg = _eval_cfg(trained["best_checkpoint"], tiny_lsp_root, tmp_path / "flip", split)
+    cfg.flip_test = True
+    flipped = evaluate(cfg)
+    assert flipped["flip_test"] and not plain["flip_test"]
+    assert not np.allclose(np.load(tmp_path / "flip/predictions_regression.npy"),
+                           np.load(tmp_path / "plain/predictions_regression.npy"))

@@ -15,8 +15,9 @@ from pose_lab.checkpoint import CheckpointError, load_module
 from pose_lab.codecs.heatmap import GaussianHeatmap
 from pose_lab.codecs.regression import RegressionLabel
 from pose_lab.errors import PoseLabError
-from pose_lab.export import export_onnx
+from pose_lab.export import export_onnx, onnx_metadata
 from pose_lab.inference import PoseEstimator, Prediction
+from pose_lab.models.flip_test import FlipAveraged
 from pose_lab.skeleton import NUM_JOINTS
 from pose_lab.train import train
 
@@ -209,3 +210,19 @@ def test_onnxruntime_backend_agrees_with_torch(checkpoint: Path, tmp_path: Path)
                 # Heatmap keypoints are compared through the maps: the argmax of a barely trained network's
                 # near-flat maps can jump to another pixel on a 1e-7 difference.
                 np.testing.assert_allclose(theirs.heatmaps, ours.heatmaps, atol=1e-5)
+
+
+def test_flip_test_in_torch_and_in_an_exported_graph(checkpoint: Path, tmp_path: Path) -> None:
+    module, config = load_module(checkpoint)
+    file = tmp_path / "flip.onnx"
+    export_onnx(FlipAveraged(module.net), "regression", file,
+                onnx_metadata(config, "regression", checkpoint, flip_test=True))
+    torch_flip = PoseEstimator.from_checkpoint(checkpoint, flip_test=True)
+    onnx_flip = PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=file, flip_test=True)
+    plain = PoseEstimator.from_checkpoint(checkpoint)
+    images = _images(seed=2)
+    for ours, theirs, single in zip(torch_flip.predict(images), onnx_flip.predict(images), plain.predict(images)):
+        np.testing.assert_allclose(theirs.keypoints, ours.keypoints, atol=1e-3)
+        assert not np.allclose(ours.keypoints, single.keypoints, atol=1e-3)
+    with pytest.raises(PoseLabError, match="exported with flip_test=true, but flip_test=false"):
+        PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=file)

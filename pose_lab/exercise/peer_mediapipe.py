@@ -1,12 +1,15 @@
-"""Reference peer for issue 8: MediaPipe Pose with the fixed-threshold rep counter of popular fitness tutorials.
+"""Reference peer: MediaPipe Pose, on videos with the fixed-threshold rep counter of popular fitness tutorials
+(issue 8) or on still images one at a time (issue 9).
 
-This script is NOT part of pose_lab. It is the yardstick pose_lab's exercise pipeline is measured against
-(issue 8 claims it "counts all four exactly and runs at about 88 frames/s end to end on 720p"; the benchmark
-measures rather than trusts that), run side by side by pose_lab's benchmark as a subprocess. MediaPipe ships opencv-contrib-python, which clashes with
-pose_lab's opencv-python-headless, so the peer lives in its own virtual environment:
+This script is NOT part of pose_lab. It is the yardstick pose_lab is measured against (issue 8 claims the video
+peer "counts all four exactly and runs at about 88 frames/s end to end on 720p"; the benchmarks measure rather
+than trust that), run side by side by pose_lab's benchmarks as a subprocess: `python -m pose_lab.exercise.bench`
+for videos, `python -m pose_lab.bench peer_python=...` for images. MediaPipe ships opencv-contrib-python, which
+clashes with pose_lab's opencv-python-headless, so the peer lives in its own virtual environment:
 
     python3.11 -m venv .venv-peer && .venv-peer/bin/pip install mediapipe==0.10.14 "numpy<2"
     .venv-peer/bin/python pose_lab/exercise/peer_mediapipe.py VIDEO --exercise squat [--keypoints OUT.npz]
+    .venv-peer/bin/python pose_lab/exercise/peer_mediapipe.py --images LIST.txt --output OUT.npz
 
 Hence the imports: stdlib, numpy and cv2 only at module level, never torch or pose_lab. mediapipe is imported
 inside :func:`run_peer`, so pose_lab's tests can load the pure helpers below without mediapipe installed.
@@ -40,6 +43,17 @@ The result is one JSON line on stdout (MediaPipe's own logging goes to stderr).
 ``pose_lab.skeleton.JOINT_NAMES``), in frame pixels: ``keypoints`` (T, 14, 2) float32, NaN where MediaPipe found
 no pose; ``visibility`` (T, 14) float32 in [0, 1], 0 where no pose; ``fps`` of the video. See
 :func:`mediapipe_to_lsp` for the two joints MediaPipe does not have (neck, head_top).
+
+Images mode (``--images LIST.txt --output OUT.npz``, LIST = one image path per line) is MediaPipe as a
+single-image pose estimator: legacy ``Pose(static_image_mode=True, model_complexity=1)``, so every image runs
+the person detector and then the landmark model, with no tracking between images. Each image is decoded as
+pose_lab decodes LSP (``cv2.imread`` ignoring EXIF orientation, BGR -> RGB) outside the clock; the clock
+(``time.perf_counter``) covers ``pose.process`` and turning its landmarks into pixel arrays, the same span
+pose_lab's side times from a decoded image to keypoints in its pixels. ``--warmup-images N`` first runs the
+first N images untimed. OUT.npz holds ``keypoints`` (N, 14, 2) float32 in LSP order and original pixels, NaN
+where MediaPipe found no person; ``visibility`` (N, 14), 0 there; ``milliseconds`` (N,) per image; ``images``
+(N,) the paths in list order. One JSON line on stdout summarises the run (median and p90 ms, images, images
+with a pose).
 """
 
 from __future__ import annotations
@@ -56,6 +70,7 @@ import cv2
 import numpy as np
 
 PEER_NAME = "mediapipe 0.10.14 pose (model_complexity=1) + fixed thresholds"
+IMAGES_PEER_NAME = "MediaPipe Pose (legacy mp.solutions.pose, static_image_mode=True, model_complexity=1)"
 
 # MediaPipe Pose's 33 landmarks, in its output order (mp.solutions.pose.PoseLandmark), so the helpers need no
 # mediapipe import. Left/right are the person's own, as in LSP.
@@ -229,7 +244,11 @@ def open_video(path: Path) -> cv2.VideoCapture:
 
 
 def landmarks_as_arrays(pose_landmarks: Any, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """MediaPipe's NormalizedLandmarkList -> points (33, 2) in pixels and visibility (33,)."""
+    """MediaPipe's NormalizedLandmarkList -> points (33, 2) in pixels and visibility (33,); for None (no pose
+    found) NaN points and zero visibility."""
+    if pose_landmarks is None:
+        return (np.full((NUM_MEDIAPIPE_LANDMARKS, 2), np.nan, dtype=np.float32),
+                np.zeros(NUM_MEDIAPIPE_LANDMARKS, dtype=np.float32))
     values = np.array([(mark.x, mark.y, mark.visibility) for mark in pose_landmarks.landmark], dtype=np.float32)
     return values[:, :2] * np.array([width, height], dtype=np.float32), values[:, 2]
 
@@ -259,8 +278,6 @@ def run_peer(video: Path, exercise: str, warmup_frames: int = 0) -> tuple[dict[s
         pose.reset()  # forget the warm-up's tracking state; the timed run starts like a cold one
         capture = open_video(video)
 
-    no_pose_points = np.full((NUM_MEDIAPIPE_LANDMARKS, 2), np.nan, dtype=np.float32)
-    no_pose_visibility = np.zeros(NUM_MEDIAPIPE_LANDMARKS, dtype=np.float32)
     counter = FixedThresholdCounter(rule.extended_above, rule.flexed_below)
     # Landmarks are turned into arrays every frame (the angle needs them anyway) and kept in a list, so the
     # timed loop is the same with and without --keypoints.
@@ -273,10 +290,8 @@ def run_peer(video: Path, exercise: str, warmup_frames: int = 0) -> tuple[dict[s
         if not ok:
             break
         result = pose.process(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB))
-        if result.pose_landmarks is None:
-            points, visibility = no_pose_points, no_pose_visibility
-        else:
-            points, visibility = landmarks_as_arrays(result.pose_landmarks, width, height)
+        points, visibility = landmarks_as_arrays(result.pose_landmarks, width, height)
+        if result.pose_landmarks is not None:
             counter.update(tutorial_angle(points, visibility, rule))
             frames_with_pose += 1
         frame_points.append(points)
@@ -308,36 +323,132 @@ def run_peer(video: Path, exercise: str, warmup_frames: int = 0) -> tuple[dict[s
     return summary, np.stack(frame_points), np.stack(frame_visibility)
 
 
-def save_lsp_keypoints(path: Path, points: np.ndarray, visibility: np.ndarray, video_fps: float) -> None:
-    """Write MediaPipe landmarks (T, 33, 2) + (T, 33) as LSP ``keypoints`` (T, 14, 2), ``visibility``, ``fps``."""
+def lsp_sequence(points: np.ndarray, visibility: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MediaPipe landmarks (T, 33, 2) + (T, 33) -> LSP keypoints (T, 14, 2) + visibility (T, 14), float32;
+    a frame without a pose (NaN points) stays NaN."""
     frames = [mediapipe_to_lsp(points_t, visibility_t) for points_t, visibility_t in zip(points, visibility)]
     keypoints = np.stack([frame_keypoints for frame_keypoints, _ in frames]).astype(np.float32)
     joint_visibility = np.stack([frame_visibility for _, frame_visibility in frames]).astype(np.float32)
+    return keypoints, joint_visibility
+
+
+def save_lsp_keypoints(path: Path, points: np.ndarray, visibility: np.ndarray, video_fps: float) -> None:
+    """Write MediaPipe landmarks (T, 33, 2) + (T, 33) as LSP ``keypoints`` (T, 14, 2), ``visibility``, ``fps``."""
+    keypoints, joint_visibility = lsp_sequence(points, visibility)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, keypoints=keypoints, visibility=joint_visibility, fps=np.float32(video_fps))
 
 
+def read_image_list(path: Path) -> list[Path]:
+    """The image paths of a list file, one per line (blank lines skipped); exits naming what is missing."""
+    if not path.is_file():
+        raise SystemExit(f"image list not found: {path}")
+    images = [Path(line.strip()) for line in path.read_text().splitlines() if line.strip()]
+    if not images:
+        raise SystemExit(f"{path} lists no images; give one image path per line")
+    missing = [str(image) for image in images if not image.is_file()]
+    if missing:
+        raise SystemExit(f"{len(missing)} image(s) listed in {path} do not exist, e.g. {missing[0]}")
+    return images
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB as pose_lab reads LSP: EXIF orientation ignored, as the annotations assume."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None:
+        raise SystemExit(f"cv2 cannot decode {path}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def timing_summary(milliseconds: np.ndarray) -> dict[str, float]:
+    """Median, 90th percentile (linear interpolation) and mean of per-image times in ms."""
+    return {"median_ms": float(np.median(milliseconds)), "p90_ms": float(np.percentile(milliseconds, 90)),
+            "mean_ms": float(np.mean(milliseconds))}
+
+
+def run_images(images: list[Path], warmup_images: int = 0) -> tuple[dict[str, Any], np.ndarray, np.ndarray,
+                                                                    np.ndarray]:
+    """MediaPipe on each image alone (detector + landmarks), timed per image.
+
+    Returns the result dict printed as JSON, the MediaPipe points (N, 33, 2) and visibility (N, 33), NaN / 0
+    where no pose was found, and the milliseconds (N,) of each image.
+    """
+    import mediapipe as mp  # lazy: the helpers above must load without mediapipe (pose_lab's tests)
+
+    pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)
+    for path in images[:warmup_images]:
+        pose.process(read_rgb(path))
+    points, visibility, milliseconds = [], [], []
+    for path in images:
+        image = read_rgb(path)  # decoding is outside the clock, as on pose_lab's side
+        height, width = image.shape[:2]
+        start = time.perf_counter()
+        result = pose.process(image)
+        image_points, image_visibility = landmarks_as_arrays(result.pose_landmarks, width, height)
+        milliseconds.append((time.perf_counter() - start) * 1e3)
+        points.append(image_points)
+        visibility.append(image_visibility)
+    pose.close()
+    points_array = np.stack(points)
+    times = np.asarray(milliseconds)
+    summary = {
+        "peer": IMAGES_PEER_NAME,
+        "mediapipe": mp.__version__,
+        "images": len(images),
+        "images_with_pose": int(np.isfinite(points_array).all(axis=(1, 2)).sum()),
+        "warmup_images": min(warmup_images, len(images)),
+        **timing_summary(times),
+    }
+    return summary, points_array, np.stack(visibility), times
+
+
+def save_image_keypoints(path: Path, images: list[Path], points: np.ndarray, visibility: np.ndarray,
+                         milliseconds: np.ndarray) -> None:
+    """Write images mode's OUT.npz: LSP ``keypoints`` (N, 14, 2), ``visibility``, ``milliseconds``, ``images``."""
+    keypoints, joint_visibility = lsp_sequence(points, visibility)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, keypoints=keypoints, visibility=joint_visibility, milliseconds=milliseconds.astype(np.float64),
+             images=np.array([str(image) for image in images]))
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Reference peer (not part of pose_lab): MediaPipe Pose + fixed-threshold rep counter, timed.",
+        description="Reference peer (not part of pose_lab): MediaPipe Pose, timed; on a video with a "
+        "fixed-threshold rep counter, or on still images (--images).",
     )
-    parser.add_argument("video", type=Path, help="video file (any format cv2.VideoCapture decodes)")
-    parser.add_argument("--exercise", required=True, choices=sorted(EXERCISE_RULES))
-    parser.add_argument("--keypoints", type=Path, help="also save LSP-order keypoints to this .npz")
+    parser.add_argument("video", type=Path, nargs="?", help="video file (any format cv2.VideoCapture decodes)")
+    parser.add_argument("--exercise", choices=sorted(EXERCISE_RULES), help="video mode: the exercise counted")
+    parser.add_argument("--keypoints", type=Path, help="video mode: also save LSP-order keypoints to this .npz")
     parser.add_argument(
-        "--warmup-frames", type=int, default=0, help="frames run untimed before the timed pass (default: 0)"
+        "--warmup-frames", type=int, default=0, help="video mode: frames run untimed before the timed pass (default: 0)"
+    )
+    parser.add_argument("--images", type=Path, help="images mode: a text file with one image path per line")
+    parser.add_argument("--output", type=Path, help="images mode: the .npz of keypoints and per-image times")
+    parser.add_argument(
+        "--warmup-images", type=int, default=0, help="images mode: first images run untimed first (default: 0)"
     )
     args = parser.parse_args(argv)
-    if args.warmup_frames < 0:
-        parser.error("--warmup-frames must be >= 0")
+    if (args.video is None) == (args.images is None):
+        parser.error("give either a VIDEO or --images LIST.txt")
+    if args.video is not None and args.exercise is None:
+        parser.error("a VIDEO needs --exercise")
+    if args.images is not None and args.output is None:
+        parser.error("--images needs --output OUT.npz")
+    if args.warmup_frames < 0 or args.warmup_images < 0:
+        parser.error("--warmup-frames and --warmup-images must be >= 0")
     return args
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    summary, points, visibility = run_peer(args.video, args.exercise, args.warmup_frames)
-    if args.keypoints is not None:
-        save_lsp_keypoints(args.keypoints, points, visibility, summary["video_fps"])
+    if args.images is not None:
+        images = read_image_list(args.images)
+        summary, points, visibility, milliseconds = run_images(images, args.warmup_images)
+        save_image_keypoints(args.output, images, points, visibility, milliseconds)
+    else:
+        summary, points, visibility = run_peer(args.video, args.exercise, args.warmup_frames)
+        if args.keypoints is not None:
+            save_lsp_keypoints(args.keypoints, points, visibility, summary["video_fps"])
     sys.stdout.write(json.dumps(summary) + "\n")
 
 

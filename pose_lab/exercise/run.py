@@ -24,6 +24,7 @@ from pose_lab.exercise.tracking import TrackingSettings
 from pose_lab.exercise.video import open_frames
 from pose_lab.export import default_output, export_onnx, onnx_metadata
 from pose_lab.inference import PoseEstimator
+from pose_lab.models.flip_test import FlipAveraged
 from pose_lab.predict import DEFAULT_CHECKPOINT
 
 # The network path each keypoint choice needs.
@@ -41,11 +42,12 @@ def onnx_file(cfg: DictConfig) -> Path:
         return Path(cfg.onnx)
     checkpoint = checkpoint_path(cfg)
     path = NETWORK_PATH[cfg.keypoints]
-    file = default_output(checkpoint, path)
+    file = default_output(checkpoint, path, cfg.flip_test)
     if checkpoint.is_file() and (not file.is_file() or file.stat().st_mtime < checkpoint.stat().st_mtime):
         module, config = load_module(checkpoint)
+        net = FlipAveraged(module.net) if cfg.flip_test else module.net
         try:
-            export_onnx(module.net, path, file, onnx_metadata(config, path, checkpoint))
+            export_onnx(net, path, file, onnx_metadata(config, path, checkpoint, cfg.flip_test))
         except OSError as error:
             raise PoseLabError(f"cannot write {file} (the ONNX copy of {checkpoint}): {error.strerror}; pass "
                                "onnx=PATH of a file written by `python -m pose_lab.export`, or backend=torch") from None
@@ -60,7 +62,7 @@ def build_source(cfg: DictConfig) -> KeypointSource:
     checkpoint = checkpoint_path(cfg)
     onnx = onnx_file(cfg) if cfg.backend == "onnxruntime" else None
     estimator = PoseEstimator.from_checkpoint(checkpoint, device=cfg.device, backend=cfg.backend, onnx_path=onnx,
-                                              threads=cfg.threads)
+                                              threads=cfg.threads, flip_test=cfg.flip_test)
     return estimator_source(estimator, cfg.keypoints)
 
 

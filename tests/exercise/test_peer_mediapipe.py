@@ -138,3 +138,75 @@ def test_tutorial_angle_uses_the_better_seen_side() -> None:
     for name, xy in (("right_hip", (0, 0)), ("right_knee", (0, 10)), ("right_ankle", (0, 20))):
         points[peer.landmark_index(name)] = xy
     assert peer.tutorial_angle(points, visibility, rule) == pytest.approx(90.0)
+
+
+def test_missing_pose_is_nan_points_and_zero_visibility() -> None:
+    points, visibility = peer.landmarks_as_arrays(None, 640, 480)
+    assert points.shape == (33, 2) and np.isnan(points).all()
+    assert visibility.shape == (33,) and not visibility.any()
+
+
+def test_lsp_sequence_keeps_a_frame_without_pose_nan() -> None:
+    found_points, found_visibility = fake_mediapipe_frame()
+    missing_points, missing_visibility = peer.landmarks_as_arrays(None, 640, 480)
+    keypoints, visibility = peer.lsp_sequence(np.stack([found_points, missing_points]),
+                                              np.stack([found_visibility, missing_visibility]))
+    assert keypoints.shape == (2, 14, 2) and visibility.shape == (2, 14) and keypoints.dtype == np.float32
+    np.testing.assert_allclose(keypoints[0], peer.mediapipe_to_lsp(found_points, found_visibility)[0])
+    assert np.isnan(keypoints[1]).all() and not visibility[1].any()
+
+
+def test_image_list_skips_blank_lines_and_names_missing_files(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    first.touch()
+    second.touch()
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{first}\n\n  {second}  \n")
+    assert peer.read_image_list(listing) == [first, second]
+    listing.write_text(f"{first}\n{tmp_path / 'gone.jpg'}\n")
+    with pytest.raises(SystemExit, match="1 image.*gone.jpg"):
+        peer.read_image_list(listing)
+    listing.write_text("\n")
+    with pytest.raises(SystemExit, match="lists no images"):
+        peer.read_image_list(listing)
+
+
+def test_timing_summary_on_hand_computed_times() -> None:
+    summary = peer.timing_summary(np.array([10.0, 20.0, 30.0, 40.0, 100.0]))
+    # p90 by linear interpolation: position 0.9 * 4 = 3.6 -> 40 + 0.6 * (100 - 40) = 76.
+    assert summary == {"median_ms": 30.0, "p90_ms": pytest.approx(76.0), "mean_ms": 40.0}
+
+
+def test_saved_image_keypoints_are_lsp_order_with_times(tmp_path: Path) -> None:
+    points, visibility = fake_mediapipe_frame()
+    missing_points, missing_visibility = peer.landmarks_as_arrays(None, 10, 10)
+    out = tmp_path / "peer" / "out.npz"
+    images = [tmp_path / "a.jpg", tmp_path / "b.jpg"]
+    peer.save_image_keypoints(out, images, np.stack([points, missing_points]),
+                              np.stack([visibility, missing_visibility]), np.array([12.5, 7.0]))
+    stored = np.load(out)
+    assert stored["keypoints"].shape == (2, 14, 2) and np.isnan(stored["keypoints"][1]).all()
+    np.testing.assert_allclose(stored["keypoints"][0, JOINT_NAMES.index("right_knee")], (26.0, 1026.0))
+    assert stored["milliseconds"].tolist() == [12.5, 7.0]
+    assert stored["images"].tolist() == [str(image) for image in images]
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "either a VIDEO or --images"),
+    (["clip.mp4", "--images", "list.txt", "--output", "out.npz"], "either a VIDEO or --images"),
+    (["clip.mp4"], "needs --exercise"),
+    (["--images", "list.txt"], "needs --output"),
+    (["--images", "list.txt", "--output", "out.npz", "--warmup-images", "-1"], "must be >= 0"),
+])
+def test_command_line_rejects_mixed_or_incomplete_modes(argv: list[str], message: str,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        peer.parse_args(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_command_line_modes() -> None:
+    video = peer.parse_args(["clip.mp4", "--exercise", "squat", "--warmup-frames", "3"])
+    assert video.video == Path("clip.mp4") and video.images is None and video.warmup_frames == 3
+    images = peer.parse_args(["--images", "list.txt", "--output", "out.npz", "--warmup-images", "2"])
+    assert images.video is None and images.output == Path("out.npz") and images.warmup_images == 2
