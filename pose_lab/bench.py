@@ -46,11 +46,18 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from pose_lab.checkpoint import load_module
-from pose_lab.data.lsp import JOINTS_FILE, ROOT_ENV_VAR, image_path, load_images, read_joints, resolve_root
+from pose_lab.data.lsp import (
+    JOINTS_FILE,
+    ROOT_ENV_VAR,
+    image_path,
+    load_images,
+    read_joints,
+    resolve_root,
+)
 from pose_lab.data.splits import split_numbers
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.evaluate import score
-from pose_lab.export import export_onnx
+from pose_lab.export import export_onnx, onnx_metadata
 from pose_lab.inference import PoseEstimator
 from pose_lab.jsonfile import write_json
 from pose_lab.models.network import BlazePoseNet
@@ -309,11 +316,13 @@ def lsp_test_images(cfg: DictConfig) -> LSPTestImages:
 
 def comparison_estimator(ckpt: str, backend: str, folder: Path) -> PoseEstimator:
     """The checkpoint's PoseEstimator in `backend`; ONNX Runtime runs the regression path exported into
-    `folder`, with as many intra-op threads as torch uses."""
+    `folder` (as `python -m pose_lab.export` would, metadata included), with as many intra-op threads as torch
+    uses."""
     if backend == "torch":
         return PoseEstimator.from_checkpoint(ckpt, backend="torch")
     file = folder / "regression.onnx"
-    export_onnx(load_module(ckpt)[0].net, "regression", file)
+    module, config = load_module(ckpt)
+    export_onnx(module.net, "regression", file, onnx_metadata(config, "regression", ckpt))
     return PoseEstimator.from_checkpoint(ckpt, backend="onnxruntime", onnx_path=file,
                                          threads=torch.get_num_threads())
 

@@ -10,7 +10,9 @@ path) and of the heatmap output, and PCK@0.2 of the regression output, and joins
 runs' input size. Beside them stand the report's own Table 1 numbers (§5.1), labelled as the report's: those
 are the only numbers typed in this code. Missing runs are listed, never dropped, and the commands that
 made the sweep, the bench and this report are written under the table, with the bench machine. When the
-bench timed several runtimes (`backend=both`), a second table sets their CPU latencies side by side.
+bench timed several runtimes (`backend=both`), a second table sets their CPU latencies side by side. When it
+compared a checkpoint with MediaPipe (`peer_comparison`, `python -m pose_lab.bench ckpt=PATH peer_python=...`), a
+section gives both sides' time per image, the ratio and both PCKs.
 
 The plot is accuracy (PCKh@0.5 regression, mean with std error bars) against CPU latency of the
 `latency_path` inference path, one labelled point per variant.
@@ -47,6 +49,12 @@ METRICS: tuple[tuple[str, str], ...] = (
     ("test/pck@0.2_regression", "PCK@0.2 %"),
 )
 BENCH_RECORD_KEYS = frozenset({"variant", "path", "backend", "input_size", "params", "gflops", "cpu", "cuda"})
+# What the MediaPipe section reads from bench.json's peer_comparison, and from each of its sides.
+PEER_COMPARISON_KEYS = frozenset({"checkpoint", "split", "images", "image_numbers", "timed", "missing_pose",
+                                  "pose_lab", "peer"})
+PEER_SIDE_KEYS = frozenset({"median_ms", "p90_ms", "pck"})
+# Column titles of the PCK protocols (pose_lab.metrics.PCK_PROTOCOLS), in the order shown.
+PCK_TITLES: dict[str, str] = {"pckh@0.5": "PCKh@0.5 %", "pck@0.2": "PCK@0.2 %"}
 
 # The report's Table 1 (§5.1 Ablation): PCK score (%) and latency (ms) per row, on its 60/20/20 split and
 # its own hardware. Quoted for reference only; nothing computed here comes from these numbers.
@@ -234,10 +242,27 @@ def load_bench(path: Path | None, backend: str) -> dict[str, Any] | None:
         if missing:
             raise PoseLabError(f"bench={path}: records[{index}] lacks {', '.join(sorted(missing))}; "
                                "re-run `python -m pose_lab.bench`")
+    if "peer_comparison" in bench:
+        check_peer_comparison(bench["peer_comparison"], path)
     found = backends(bench)
     if backend not in found:
         raise PoseLabError(f"bench={path}: no records for backend={backend}; it has {', '.join(found) or 'none'}")
     return {**bench, "backend": backend}
+
+
+def check_peer_comparison(comparison: Any, path: Path) -> None:
+    """Raise a PoseLabError naming what bench.json's peer_comparison lacks for the MediaPipe section."""
+    def lacking(part: Any, keys: frozenset[str], prefix: str = "") -> list[str]:
+        return [prefix + key for key in sorted(keys - (set(part) if isinstance(part, dict) else set()))]
+
+    missing = lacking(comparison, PEER_COMPARISON_KEYS)
+    if not missing:
+        missing = lacking(comparison["peer"], PEER_SIDE_KEYS | {"name"}, "peer.")
+        for index, side in enumerate(comparison["pose_lab"]):
+            missing += lacking(side, PEER_SIDE_KEYS | {"backend", "ratio_to_peer"}, f"pose_lab[{index}].")
+    if missing:
+        raise PoseLabError(f"bench={path}: peer_comparison lacks {', '.join(missing)}; re-run "
+                           "`python -m pose_lab.bench ckpt=PATH peer_python=PYTHON`")
 
 
 def backends(bench: dict[str, Any]) -> list[str]:
@@ -286,6 +311,37 @@ def runtime_table(bench: dict[str, Any], summary: dict[Group, list[VariantRow]])
             f"The same exported inference paths timed in every runtime of `{bench.get('command')}`, side by side "
             "in that one run (batch 1, CPU, median ms); the ratio is how many times faster than "
             f"{reference} each runtime runs the regression path.", "", *_markdown_table(header, body)]
+
+
+def peer_section(bench: dict[str, Any], path: str) -> list[str]:
+    """RESULTS.md's section on bench.json's peer_comparison: pose_lab's checkpoint and MediaPipe on the same LSP
+    test images, time per image, pose_lab's time as a ratio of MediaPipe's, and both PCKs."""
+    comparison = bench["peer_comparison"]
+    peer = comparison["peer"]
+    first, last = comparison["image_numbers"]
+
+    def cells(side: dict[str, Any]) -> list[str]:
+        return [f"{side['median_ms']:.2f}", f"{side['p90_ms']:.2f}",
+                *(f"{side['pck'][protocol]['mean']:.1f}" for protocol in PCK_TITLES)]
+
+    header = ["side", "backend", "median ms / image", "p90 ms / image", *PCK_TITLES.values(), "time ÷ MediaPipe's"]
+    body = [[f"pose_lab `{Path(comparison['checkpoint']).name}`", side["backend"], *cells(side),
+             f"**{side['ratio_to_peer']:.3f}×**"] for side in comparison["pose_lab"]]
+    body.append([peer["name"], "—", *cells(peer), "1×"])
+    machine = bench.get("machine", {})
+    version = f" {peer['version']}" if peer.get("version") else ""
+    return ["", "## Speed and accuracy against MediaPipe on LSP", "",
+            f"`{comparison['checkpoint']}` and MediaPipe{version} on the same {comparison['images']} "
+            f"LSP test images (im{first:04d}–im{last:04d}, split `{_split_label(comparison['split'])}`), "
+            "each image alone (batch 1), side by side in one run. pose_lab's time per image: "
+            f"{comparison['timed']['pose_lab']}. MediaPipe's: {comparison['timed']['peer']} (in its own virtual "
+            "environment). PCK over all 14 joints in original pixels, scored by pose_lab against joints.mat; "
+            f"{comparison['missing_pose']} (MediaPipe found a pose in {peer.get('images_with_pose', 'n/a')} of "
+            f"{comparison['images']} images). The last column is pose_lab's median time over MediaPipe's.", "",
+            *_markdown_table(header, body), "",
+            f"Made by `{bench.get('command')}` on {bench.get('date')} ({path}); CPU {machine.get('cpu')} "
+            f"({machine.get('cpu_count')} cores), pose_lab threads "
+            f"{', '.join(str(side.get('threads')) for side in comparison['pose_lab'])}."]
 
 
 def _percent(stat: Stat | None) -> str:
@@ -500,6 +556,26 @@ def exercise_section(bench: dict[str, Any], path: str) -> list[str]:
     return lines
 
 
+def budget_line(runs: list[Run]) -> str:
+    """How much training the runs of one group had, read from their configs (values shared by all runs)."""
+    def shared(key: str) -> Any:
+        values = {json.dumps(run.settings.get(key), sort_keys=True) for run in runs}
+        return json.loads(values.pop()) if len(values) == 1 else "varies"
+
+    stages = []
+    for stage in runs[0].phases.split("+"):
+        scheduler = shared(f"phase.stages.{stage}.scheduler._target_")
+        schedule = f", {scheduler.rsplit('.', 1)[-1]} schedule" if scheduler not in (None, "varies") else ""
+        stages.append(f"{stage} {shared(f'phase.stages.{stage}.epochs')} epochs{schedule}")
+    parts = ["; ".join(stages)]
+    if (batch := shared("data.batch_size")) is not None:
+        parts.append(f"batch {batch}")
+    if (optimizer := shared("model.optimizer._target_")) is not None:
+        parts.append(f"{str(optimizer).rsplit('.', 1)[-1]} lr {shared('model.optimizer.lr')}, weight decay "
+                     f"{shared('model.optimizer.weight_decay')}")
+    return f"Training budget (from the runs' configs): {'; '.join(parts)}."
+
+
 def report_command(cfg: DictConfig) -> str:
     """The command line that reproduces this report, from its settings."""
     words = ["python", "-m", "pose_lab.report", f"sweep={cfg.sweep}", f"bench={cfg.bench or 'null'}",
@@ -525,7 +601,9 @@ def render(cfg: DictConfig, sweep_dir: Path, runs: list[Run], summary: dict[Grou
     if len(summary) > 1:
         lines += ["", "**The runs differ in split, input size or phases; each group has its own table.**"]
     for (split, size, phases), rows in summary.items():
-        lines += ["", f"## Split `{split}`, input {size} px, phases {phases}", "", *group_table(rows, bench, size)]
+        group_runs = [run for run in runs if (run.split, run.input_size, run.phases) == (split, size, phases)]
+        lines += ["", f"## Split `{split}`, input {size} px, phases {phases}", "", budget_line(group_runs), "",
+                  *group_table(rows, bench, size)]
         if split != "seed":
             lines += ["", "The report's numbers are on its 60/20/20 split (`data.split=seed`), not this one."]
     lines += [
@@ -544,6 +622,8 @@ def render(cfg: DictConfig, sweep_dir: Path, runs: list[Run], summary: dict[Grou
         lines += ["", f"![accuracy against latency]({os.path.relpath(plot, Path(cfg.output).resolve().parent)})"]
     if plot_note:
         lines += ["", plot_note]
+    if bench is not None and "peer_comparison" in bench:
+        lines += peer_section(bench, f"`{cfg.bench}`")
     if exercise is not None:
         lines += exercise_section(exercise, f"`{cfg.exercise_bench}`")
     issues = problems(sweep_dir, summary)

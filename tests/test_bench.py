@@ -191,7 +191,8 @@ def _peer_cfg(out: Path, checkpoint: Path, peer: Path, lsp_root: Path, *override
 
 
 def test_comparison_with_a_peer_scores_both_sides_on_the_test_images(
-        train_cfg, tmp_path: Path, tiny_lsp_root: Path, stand_in_peer: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        train_cfg, tmp_path: Path, tiny_lsp_root: Path, stand_in_peer: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     checkpoint = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
     bench(_peer_cfg(tmp_path / "out", checkpoint, stand_in_peer, tiny_lsp_root, "backend=both"))
     comparison = json.loads((tmp_path / "out" / "bench.json").read_text())["peer_comparison"]
