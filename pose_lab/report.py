@@ -548,6 +548,16 @@ def exercise_section(bench: dict[str, Any], path: str) -> list[str]:
                       "counted exactly"
                   + (f"; peer {theirs['fps']:.1f} frames/s, {theirs['exact_clips']} of {theirs['clips']} exact; "
                      f"pose_lab runs at **{overall['speed_ratio']:.2f}×** the peer's speed." if theirs else ".")]
+    missed = [clip for clip in bench["clips"] if not clip["pose_lab"]["exact"]]
+    diagnosed = [clip for clip in missed if clip.get("pose_lab_counter_on_peer_keypoints") == clip["expected"]["reps"]]
+    if missed and len(diagnosed) == len(missed):
+        lines += ["", f"On each of the {len(missed)} clip(s) pose_lab miscounts, its own counter counts the peer's "
+                      "keypoints exactly: the keypoints are what fails, not the counting. The fix is a keypoint model "
+                      "that holds up on exercise video (the accuracy push of issue 9: longer training, scale "
+                      "augmentation for people far from the camera), with the counting left as it is."]
+    elif missed:
+        lines += ["", "Clips where pose_lab's counter is also wrong on the peer's keypoints: "
+                      + ", ".join(f"`{clip['clip']}`" for clip in missed if clip not in diagnosed) + "."]
     pipeline = bench.get("pipeline", {})
     machine = bench.get("machine", {})
     lines += ["", f"Made by `{bench.get('command')}` on {bench.get('date')} ({path}): pose_lab backend "
