@@ -262,3 +262,8 @@ def test_miscounts_that_the_counter_gets_right_on_peer_keypoints_blame_the_keypo
     markdown = Path(report(_cfg(tmp_path, sweep, bench_json, f"exercise_bench={path}"))["output"]).read_text()
     assert "On each of the 1 clip(s) pose_lab miscounts, its own counter counts the peer's keypoints exactly" \
         in markdown
+
+
+def test_each_group_states_its_training_budget(written: tuple[dict, str]) -> None:
+    _, markdown = written
+    assert "Training budget (from the runs' configs): pretrain 60 epochs; regression 40 epochs." in markdown
