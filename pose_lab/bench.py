@@ -23,15 +23,14 @@ Both sides' keypoints are scored here with pose_lab's PCK (:func:`pose_lab.evalu
 
 from __future__ import annotations
 
-import json
+import gc
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -61,12 +60,15 @@ from pose_lab.export import export_onnx, onnx_metadata
 from pose_lab.inference import PoseEstimator
 from pose_lab.jsonfile import write_json
 from pose_lab.models.network import BlazePoseNet
+from pose_lab.peer import PEER_SCRIPT, check_peer_python, run_peer
 from pose_lab.runtime import PATHS, Infer, onnx_infer, onnx_session, torch_infer
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
 BACKENDS: dict[str, tuple[str, ...]] = {"torch": ("torch",), "onnxruntime": ("onnxruntime",),
                                         "both": ("torch", "onnxruntime")}
+# Pause before each CPU timing so the previous runtime's spinning worker threads are idle (see bench_cpu).
+SETTLE_SECONDS = 1.0
 ONNX_CUDA_SKIPPED = {"skipped": True, "reason": "onnxruntime is timed on the CPU only (CPU execution provider)"}
 FLOPS_CONVENTION = (
     "torch.utils.flop_counter.FlopCounterMode at batch 1: 2 x multiply-adds of convolutions, matmuls and "
@@ -76,7 +78,6 @@ FLOPS_CONVENTION = (
 SETTINGS: tuple[str, ...] = ("models", "ckpt", "backend", "input_size", "warmup", "iters", "threads",
                              "channels_last", "devices", "cuda_device", "cuda_batch", "peer_python", "lsp_root",
                              "peer_split", "peer_images")
-PEER_SCRIPT = Path(__file__).resolve().parent / "exercise" / "peer_mediapipe.py"
 # What each side's per-image time covers, written into bench.json beside the times.
 TIMED_SPANS: dict[str, str] = {
     "pose_lab": "PoseEstimator.predict on one decoded RGB image: letterbox, normalisation, the default (regression) "
@@ -210,7 +211,12 @@ def bench_cpu(backend: str, net: BlazePoseNet, path: str, folder: Path, cfg: Dic
     channels_last = cfg.channels_last and backend == "torch"
     infer = cpu_infer(backend, net, path, folder, channels_last)
     x = _input(1, net.input_size, torch.device("cpu"), channels_last)
+    # Both runtimes keep their worker threads spinning for a while after a call; on two cores the last
+    # measurement's spinning threads would steal this one's time. Let them go idle first.
+    time.sleep(SETTLE_SECONDS)
     times = time_infer(infer, x, cfg.warmup, cfg.iters)
+    del infer
+    gc.collect()  # an ONNX Runtime session's thread pool ends with the session
     return {"skipped": False, "batch": 1, "threads": torch.get_num_threads(), **summarize(times)}
 
 
@@ -341,23 +347,13 @@ def time_estimator(estimator: PoseEstimator, images: list[np.ndarray], warmup: i
     return np.stack(keypoints), times
 
 
-def run_peer(python: Path, test: LSPTestImages, out_dir: Path, warmup: int) -> tuple[dict[str, Any], Path]:
+def run_peer_on_images(python: Path, test: LSPTestImages, out_dir: Path, warmup: int) -> tuple[dict[str, Any], Path]:
     """The MediaPipe peer on the test images in its own environment: its JSON summary and its OUT.npz
     (LSP keypoints and per-image milliseconds), both left in `out_dir`."""
     listing, output = out_dir / "peer_images.txt", out_dir / "peer_keypoints.npz"
     listing.write_text("".join(f"{path}\n" for path in test.paths))
-    command = [str(python), str(PEER_SCRIPT), "--images", str(listing), "--output", str(output),
-               "--warmup-images", str(warmup)]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-    except OSError as error:
-        raise PoseLabError(f"peer_python={python} cannot run: {error.strerror}; create the peer environment as "
-                           f"{PEER_SCRIPT.name}'s docstring says, or pass peer_python=null") from None
-    if done.returncode != 0:
-        last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "no message"
-        raise PoseLabError(f"the MediaPipe peer failed (exit {done.returncode}): {last}; run `{shlex.join(command)}` "
-                           "to see all of its output")
-    return json.loads(done.stdout.strip().splitlines()[-1]), output
+    summary = run_peer(python, ["--images", str(listing), "--output", str(output), "--warmup-images", str(warmup)])
+    return summary, output
 
 
 def scored_side(times_ms: list[float] | np.ndarray, keypoints: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
@@ -377,7 +373,7 @@ def peer_comparison(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             keypoints, times = time_estimator(estimator, test.images, cfg.warmup)
             ours.append({"backend": backend, "threads": torch.get_num_threads(),
                          **scored_side(times, keypoints, test.truth)})
-    summary, output = run_peer(Path(cfg.peer_python), test, out_dir, min(cfg.warmup, len(test.paths)))
+    summary, output = run_peer_on_images(Path(cfg.peer_python), test, out_dir, min(cfg.warmup, len(test.paths)))
     stored = np.load(output)
     if stored["keypoints"].shape != test.truth.shape or len(stored["milliseconds"]) != len(test.paths):
         raise PoseLabError(f"{output}: the peer answered {stored['keypoints'].shape[0]} images, "
@@ -420,9 +416,7 @@ def _check_peer(cfg: DictConfig) -> None:
     if cfg.ckpt is None:
         raise PoseLabError("peer_python is set but ckpt is not: the comparison with MediaPipe runs a trained "
                            "checkpoint, pass ckpt=PATH (e.g. checkpoints/base_lsp192.pt)")
-    if not Path(cfg.peer_python).is_file():
-        raise PoseLabError(f"peer_python={cfg.peer_python} does not exist; create the peer environment as "
-                           f"{PEER_SCRIPT.name}'s docstring says, or pass peer_python=null")
+    check_peer_python(Path(cfg.peer_python))
     if not cfg.lsp_root:
         raise PoseLabError(f"the comparison with MediaPipe runs on LSP test images: set {ROOT_ENV_VAR}=/path/to/lsp "
                            "or pass lsp_root=/path/to/lsp")
@@ -477,7 +471,7 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
         networks = _networks(cfg)
         records = [record for variant, net in networks for record in bench_network(variant, net, cfg)]
         summary = {
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": shlex.join(sys.argv),
             "machine": machine_info(),
             "settings": {

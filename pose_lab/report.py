@@ -590,13 +590,14 @@ def report_command(cfg: DictConfig) -> str:
     """The command line that reproduces this report, from its settings."""
     words = ["python", "-m", "pose_lab.report", f"sweep={cfg.sweep}", f"bench={cfg.bench or 'null'}",
              f"backend={cfg.backend}", f"output={cfg.output}", f"plot={cfg.plot}",
-             f"latency_path={cfg.latency_path}", f"exercise_bench={cfg.exercise_bench or 'null'}"]
+             f"latency_path={cfg.latency_path}", f"exercise_bench={cfg.exercise_bench or 'null'}",
+             f"peer_bench={cfg.peer_bench or 'null'}"]
     return shlex.join(words)
 
 
 def render(cfg: DictConfig, sweep_dir: Path, runs: list[Run], summary: dict[Group, list[VariantRow]],
            bench: dict[str, Any] | None, plot: Path | None, plot_note: str,
-           exercise: dict[str, Any] | None = None) -> str:
+           exercise: dict[str, Any] | None = None, peer: dict[str, Any] | None = None) -> str:
     """The whole RESULTS.md."""
     finished = sum(run.test is not None for run in runs)
     lines = [
@@ -632,8 +633,8 @@ def render(cfg: DictConfig, sweep_dir: Path, runs: list[Run], summary: dict[Grou
         lines += ["", f"![accuracy against latency]({os.path.relpath(plot, Path(cfg.output).resolve().parent)})"]
     if plot_note:
         lines += ["", plot_note]
-    if bench is not None and "peer_comparison" in bench:
-        lines += peer_section(bench, f"`{cfg.bench}`")
+    if peer is not None:
+        lines += peer_section(peer, f"`{cfg.peer_bench or cfg.bench}`")
     if exercise is not None:
         lines += exercise_section(exercise, f"`{cfg.exercise_bench}`")
     issues = problems(sweep_dir, summary)
@@ -658,6 +659,12 @@ def report(cfg: DictConfig) -> dict[str, Any]:
     runs = collect_runs(sweep_dir)
     bench = load_bench(Path(cfg.bench) if cfg.bench else None, cfg.backend)
     exercise = load_exercise_bench(Path(cfg.exercise_bench)) if cfg.exercise_bench else None
+    peer = load_bench(Path(cfg.peer_bench), cfg.backend) if cfg.peer_bench else bench
+    if peer is not None and "peer_comparison" not in peer:
+        if cfg.peer_bench:
+            raise PoseLabError(f"peer_bench={cfg.peer_bench} has no peer_comparison; write one with "
+                               "`python -m pose_lab.bench ckpt=PATH peer_python=.venv-peer/bin/python`")
+        peer = None
     summary = summarize(runs)
     points = plot_points(summary, bench, cfg.latency_path)
     plot: Path | None = None
@@ -674,7 +681,7 @@ def report(cfg: DictConfig) -> dict[str, Any]:
                                "no variant has both a finished run and a CPU latency at its input size."))
     output = Path(cfg.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render(cfg, sweep_dir, runs, summary, bench, plot, note, exercise))
+    output.write_text(render(cfg, sweep_dir, runs, summary, bench, plot, note, exercise, peer))
     print(f"wrote {output}" + (f" and {plot}" if plot else ""))
     return {"output": str(output), "plot": str(plot) if plot else None, "groups": summary}
 

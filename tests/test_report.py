@@ -267,3 +267,8 @@ def test_miscounts_that_the_counter_gets_right_on_peer_keypoints_blame_the_keypo
 def test_each_group_states_its_training_budget(written: tuple[dict, str]) -> None:
     _, markdown = written
     assert "Training budget (from the runs' configs): pretrain 60 epochs; regression 40 epochs." in markdown
+
+
+def test_peer_bench_must_hold_a_mediapipe_comparison(tmp_path: Path, sweep: Path, bench_json: Path) -> None:
+    with pytest.raises(PoseLabError, match="has no peer_comparison"):
+        report(_cfg(tmp_path, sweep, bench_json, f"peer_bench={bench_json}"))

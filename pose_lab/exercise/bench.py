@@ -14,9 +14,7 @@ into a section of RESULTS.md.
 
 from __future__ import annotations
 
-import json
 import statistics
-import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,11 +30,10 @@ from omegaconf import DictConfig
 from pose_lab.bench import CONF_DIR, machine_info
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.exercise.pipeline import KeypointSource
-from pose_lab.exercise.run import build_pipeline, build_source
+from pose_lab.exercise.run import build_pipeline, build_source, dedicate_cores_to_onnxruntime
 from pose_lab.exercise.video import open_frames
 from pose_lab.jsonfile import write_json
-
-PEER_SCRIPT = Path(__file__).with_name("peer_mediapipe.py")
+from pose_lab.peer import check_peer_python, run_peer
 
 
 def pipeline_config(exercise: str, video: Path, overrides: list[str]) -> DictConfig:
@@ -64,16 +61,7 @@ def time_pose_lab(cfg: DictConfig, source: KeypointSource) -> dict[str, Any]:
 def time_peer(python: Path, video: Path, exercise: str, keypoints: Path) -> dict[str, Any]:
     """One pass of the MediaPipe peer in its own environment: its JSON line. Its landmarks (LSP order) go to
     `keypoints`, written after its timed loop."""
-    try:
-        done = subprocess.run([str(python), str(PEER_SCRIPT), str(video), "--exercise", exercise,
-                               "--keypoints", str(keypoints)], capture_output=True, text=True, check=False)
-    except OSError as error:
-        raise PoseLabError(f"peer_python={python} cannot run: {error.strerror}; create the peer environment "
-                           f"as {PEER_SCRIPT.name}'s docstring says, or pass peer_python=null") from None
-    if done.returncode != 0:
-        raise PoseLabError(f"the MediaPipe peer failed on {video} (exit {done.returncode}): "
-                           f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'no message'}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_peer(python, [str(video), "--exercise", exercise, "--keypoints", str(keypoints)])
 
 
 def count_peer_keypoints(cfg: DictConfig, keypoints: Path, frame_size: tuple[int, int]) -> int:
@@ -130,9 +118,8 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
     # Read before composing the clips' configs, which re-initialise Hydra.
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     peer = Path(cfg.peer_python) if cfg.peer_python else None
-    if peer is not None and not peer.is_file():
-        raise PoseLabError(f"peer_python={peer} does not exist; create it as {PEER_SCRIPT.name}'s docstring says, "
-                           "or pass peer_python=null to time pose_lab alone")
+    if peer is not None:
+        check_peer_python(peer)
     clips = []
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -192,6 +179,9 @@ def _line(entry: dict[str, Any]) -> str:
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="exercise_bench")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
+    backend = pipeline_config("squat", Path("any.mp4"), list(cfg.pipeline)).backend
+    GlobalHydra.instance().clear()
+    dedicate_cores_to_onnxruntime(backend)
     bench(cfg)
 
 
