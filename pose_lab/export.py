@@ -103,7 +103,8 @@ def _finish(file: Path, path: str, metadata: Mapping[str, str]) -> None:
     onnx.save(model, str(file))
 
 
-def export_onnx(net: BlazePoseNet | FlipAveraged, path: str, file: str | Path, metadata: Mapping[str, str] | None = None) -> str:
+def export_onnx(net: BlazePoseNet | FlipAveraged, path: str, file: str | Path,
+                metadata: Mapping[str, str] | None = None) -> str:
     """Write `path` of `net` (eval mode) to `file` with a dynamic batch; returns the exporter used.
 
     `metadata` goes into the file's metadata_props, with `pose_lab.exporter` added. Raises ExportError when the

@@ -13,7 +13,8 @@ the affine, so keypoints still come back in the original pixels.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import NamedTuple
 
@@ -115,6 +116,17 @@ def prepare(image: np.ndarray, size: int, normalize: Normalize,
     return normalize(boxed), invert_affine(to_input)
 
 
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the block with `threads` torch intra-op threads, then restore the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _image_list(images: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
     """A (B,H,W,C) array is a batch; any other array is one image."""
     if isinstance(images, np.ndarray):
@@ -132,6 +144,9 @@ class PoseEstimator:
         mean, std: the input normalisation (RGB, in [0, 1] units).
         device: where input batches go (the torch backend's device; "cpu" for ONNX Runtime).
         memory_format: of input batches (channels_last for a channels_last torch network).
+        single_threaded_torch: run the pre- and post-processing with one torch thread, for a network that runs
+            in another runtime: idle torch worker threads spin for a while after each parallel op and would
+            take the cores that runtime's threads need (on 2 cores this more than doubled the time per image).
     """
 
     def __init__(
@@ -144,6 +159,7 @@ class PoseEstimator:
         std: Sequence[float] = IMAGENET_STD,
         device: str | torch.device = "cpu",
         memory_format: torch.memory_format = torch.contiguous_format,
+        single_threaded_torch: bool = False,
     ) -> None:
         unknown = sorted(set(infer) - set(PATHS))
         if not infer or unknown:
@@ -155,6 +171,7 @@ class PoseEstimator:
         self.normalize = Normalize(mean, std)
         self.device = torch.device(device)
         self.memory_format = memory_format
+        self.single_threaded_torch = single_threaded_torch
 
     @classmethod
     def from_checkpoint(
@@ -205,7 +222,8 @@ class PoseEstimator:
                 f"{onnx_path} takes inputs {exported_shape}, but {path} is a {size}x{size} network: "
                 "export this checkpoint again"
             )
-        return cls({session_path(session): onnx_infer(session)}, size, **codecs, mean=mean, std=std)
+        return cls({session_path(session): onnx_infer(session)}, size, **codecs, mean=mean, std=std,
+                   single_threaded_torch=True)
 
     def _path(self, return_heatmaps: bool) -> str:
         if return_heatmaps:
@@ -239,13 +257,14 @@ class PoseEstimator:
             raise PoseLabError(f"got {len(regions)} regions for {len(images)} images; give one per image (or None)")
         path = self._path(return_heatmaps)
         predictions: list[Prediction] = []
-        for start in range(0, len(images), batch_size):
-            chunk = slice(start, start + batch_size)
-            inputs, to_original = zip(*(prepare(image, self.input_size, self.normalize, region)
-                                        for image, region in zip(images[chunk], regions[chunk], strict=True)))
-            batch = torch.stack(inputs).to(self.device, memory_format=self.memory_format)
-            outputs = dict(zip(OUTPUTS[path], self.infer[path](batch)))
-            predictions.extend(self._decode(outputs, np.stack(to_original), return_heatmaps))
+        with torch_threads(1) if self.single_threaded_torch else nullcontext():
+            for start in range(0, len(images), batch_size):
+                chunk = slice(start, start + batch_size)
+                inputs, to_original = zip(*(prepare(image, self.input_size, self.normalize, region)
+                                            for image, region in zip(images[chunk], regions[chunk], strict=True)))
+                batch = torch.stack(inputs).to(self.device, memory_format=self.memory_format)
+                outputs = dict(zip(OUTPUTS[path], self.infer[path](batch)))
+                predictions.extend(self._decode(outputs, np.stack(to_original), return_heatmaps))
         return predictions
 
     def _decode(self, outputs: dict[str, Tensor], to_original: np.ndarray, heatmaps: bool) -> list[Prediction]:

@@ -226,3 +226,17 @@ def test_flip_test_in_torch_and_in_an_exported_graph(checkpoint: Path, tmp_path:
         assert not np.allclose(ours.keypoints, single.keypoints, atol=1e-3)
     with pytest.raises(PoseLabError, match="exported with flip_test=true, but flip_test=false"):
         PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=file)
+
+
+def test_preprocessing_for_another_runtime_runs_on_one_torch_thread() -> None:
+    seen = []
+
+    def recording_infer(x: Tensor) -> tuple[Tensor, Tensor]:
+        seen.append(torch.get_num_threads())
+        return _spot_centroid(x)
+
+    before = torch.get_num_threads()
+    estimator = PoseEstimator({"regression": recording_infer}, SIZE, GaussianHeatmap(SIZE), RegressionLabel(SIZE),
+                              single_threaded_torch=True)
+    estimator.predict(_images())
+    assert seen == [1] and torch.get_num_threads() == before

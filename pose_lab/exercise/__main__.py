@@ -8,13 +8,12 @@ import hydra
 from omegaconf import DictConfig
 
 from pose_lab.errors import exit_on_user_error
-from pose_lab.exercise.run import analyse_video, dedicate_cores_to_onnxruntime
+from pose_lab.exercise.run import analyse_video
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="exercise_video")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
-    dedicate_cores_to_onnxruntime(cfg.backend)
     try:
         analyse_video(cfg)
     except KeyboardInterrupt:

@@ -30,7 +30,7 @@ from omegaconf import DictConfig
 from pose_lab.bench import CONF_DIR, machine_info
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.exercise.pipeline import KeypointSource
-from pose_lab.exercise.run import build_pipeline, build_source, dedicate_cores_to_onnxruntime
+from pose_lab.exercise.run import build_pipeline, build_source
 from pose_lab.exercise.video import open_frames
 from pose_lab.jsonfile import write_json
 from pose_lab.peer import check_peer_python, run_peer
@@ -89,7 +89,8 @@ def _side(passes: list[dict[str, Any]], expected: dict[str, int]) -> dict[str, A
     return {
         "frames": passes[0]["frames"], "median_seconds": round(seconds, 4),
         "fps": round(passes[0]["frames"] / seconds, 2), "reps": reps, "reps_every_pass": counts,
-        "exact": reps == expected["reps"], "acceptable": expected["reps"] <= reps <= expected["reps"] + expected["partial"],
+        "exact": reps == expected["reps"],
+        "acceptable": expected["reps"] <= reps <= expected["reps"] + expected["partial"],
         "seconds_every_pass": [round(run["seconds"], 4) for run in passes],
     }
 
@@ -171,7 +172,9 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
 def _line(entry: dict[str, Any]) -> str:
     def side(name: str) -> str:
         data = entry[name]
-        return "n/a" if data is None else f"{data['reps']} reps{' (exact)' if data['exact'] else ''}, {data['fps']:.1f} fps"
+        if data is None:
+            return "n/a"
+        return f"{data['reps']} reps{' (exact)' if data['exact'] else ''}, {data['fps']:.1f} fps"
     return (f"{entry['clip']}: expected {entry['expected']['reps']} (+{entry['expected']['partial']} partial); "
             f"pose_lab {side('pose_lab')}; peer {side('peer')}")
 
@@ -179,9 +182,6 @@ def _line(entry: dict[str, Any]) -> str:
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="exercise_bench")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
-    backend = pipeline_config("squat", Path("any.mp4"), list(cfg.pipeline)).backend
-    GlobalHydra.instance().clear()
-    dedicate_cores_to_onnxruntime(backend)
     bench(cfg)
 
 

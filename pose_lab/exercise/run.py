@@ -14,7 +14,6 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from pose_lab.checkpoint import load_module
@@ -65,13 +64,6 @@ def build_source(cfg: DictConfig) -> KeypointSource:
     estimator = PoseEstimator.from_checkpoint(checkpoint, device=cfg.device, backend=cfg.backend, onnx_path=onnx,
                                               threads=cfg.threads, flip_test=cfg.flip_test)
     return estimator_source(estimator, cfg.keypoints)
-
-
-def dedicate_cores_to_onnxruntime(backend: str) -> None:
-    """For a command process: with backend=onnxruntime, torch only does small pre- and post-processing, and its
-    idle OpenMP workers would spin on the cores ONNX Runtime's threads need; one torch thread has none."""
-    if backend == "onnxruntime":
-        torch.set_num_threads(1)
 
 
 def build_pipeline(cfg: DictConfig, source: KeypointSource, fps: float) -> ExercisePipeline:
