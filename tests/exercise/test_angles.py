@@ -42,16 +42,20 @@ def _pose(points: dict[str, tuple[float, float]], visible: float = 0.9) -> tuple
 
 
 def test_torso_lean_from_vertical() -> None:
-    upright, vis = _pose({"left_hip": (0, 100), "right_hip": (10, 100), "left_shoulder": (0, 0), "right_shoulder": (10, 0)})
+    upright, vis = _pose({"left_hip": (0, 100), "right_hip": (10, 100),
+                          "left_shoulder": (0, 0), "right_shoulder": (10, 0)})
     assert torso_lean(upright, vis, 0.5) == pytest.approx(0.0)
-    flat, vis = _pose({"left_hip": (0, 100), "right_hip": (0, 100), "left_shoulder": (100, 100), "right_shoulder": (100, 100)})
+    flat, vis = _pose({"left_hip": (0, 100), "right_hip": (0, 100),
+                       "left_shoulder": (100, 100), "right_shoulder": (100, 100)})
     assert torso_lean(flat, vis, 0.5) == pytest.approx(90.0)
-    leaning, vis = _pose({"left_hip": (0, 100), "right_hip": (0, 100), "left_shoulder": (-50, 50), "right_shoulder": (-50, 50)})
+    leaning, vis = _pose({"left_hip": (0, 100), "right_hip": (0, 100),
+                          "left_shoulder": (-50, 50), "right_shoulder": (-50, 50)})
     assert torso_lean(leaning, vis, 0.5) == pytest.approx(45.0)
 
 
 def test_torso_lean_uses_the_visible_side_alone() -> None:
-    keypoints, vis = _pose({"left_hip": (0, 100), "left_shoulder": (0, 0), "right_hip": (500, 100), "right_shoulder": (900, 100)})
+    keypoints, vis = _pose({"left_hip": (0, 100), "left_shoulder": (0, 0),
+                            "right_hip": (500, 100), "right_shoulder": (900, 100)})
     vis[[skeleton.joint_index("right_hip"), skeleton.joint_index("right_shoulder")]] = 0.1
     assert torso_lean(keypoints, vis, 0.5) == pytest.approx(0.0)
 

@@ -161,7 +161,8 @@ def test_the_command_names_a_missing_video_and_an_unknown_exercise(tmp_path: Pat
                               f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True, text=True, check=False)
     assert missing.returncode == 2 and "nope.mp4" in missing.stderr and "Traceback" not in missing.stderr
     unknown = subprocess.run([sys.executable, "-m", "pose_lab.exercise", f"video={tmp_path / 'nope.mp4'}",
-                              "exercise=burpee", f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True, text=True, check=False)
+                              "exercise=burpee", f"hydra.run.dir={tmp_path / 'run'}"],
+                             capture_output=True, text=True, check=False)
     assert unknown.returncode != 0 and "burpee" in unknown.stderr and "squat" in unknown.stderr
     assert "Traceback" not in unknown.stderr
 
