@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LSP ?= $(or $(POSE_LAB_LSP_ROOT),../shared/datasets/lsp)
 ARGS ?=
 
-.PHONY: help setup train evaluate sweep bench report test test-full clean peer-venv exercise-bench
+.PHONY: help setup train evaluate demo sweep bench report test test-full clean peer-venv exercise-bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ train:  ## the shipped checkpoint's recipe: base model, input 192, both phases, 
 
 evaluate:  ## score a checkpoint: make evaluate CKPT=path/to/best.ckpt
 	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.evaluate ckpt=$(CKPT) $(ARGS)
+
+demo:  ## score the shipped checkpoint on the 1000 LSP test images and print its PCK table
+	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.evaluate ckpt=checkpoints/base_lsp192.pt data.split=standard $(ARGS)
 
 test:  ## the default test run (no slow tests), < 10 min on 2 CPU cores
 	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pytest -m "not slow and not gpu"
