@@ -67,8 +67,6 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
 BACKENDS: dict[str, tuple[str, ...]] = {"torch": ("torch",), "onnxruntime": ("onnxruntime",),
                                         "both": ("torch", "onnxruntime")}
-# Pause before each CPU timing so the previous runtime's spinning worker threads are idle (see bench_cpu).
-SETTLE_SECONDS = 1.0
 ONNX_CUDA_SKIPPED = {"skipped": True, "reason": "onnxruntime is timed on the CPU only (CPU execution provider)"}
 FLOPS_CONVENTION = (
     "torch.utils.flop_counter.FlopCounterMode at batch 1: 2 x multiply-adds of convolutions, matmuls and "
@@ -76,8 +74,8 @@ FLOPS_CONVENTION = (
 )
 # Config keys copied into bench.json.
 SETTINGS: tuple[str, ...] = ("models", "ckpt", "backend", "input_size", "warmup", "iters", "threads",
-                             "channels_last", "devices", "cuda_device", "cuda_batch", "peer_python", "lsp_root",
-                             "peer_split", "peer_images")
+                             "channels_last", "settle_seconds", "devices", "cuda_device", "cuda_batch", "peer_python",
+                             "lsp_root", "peer_split", "peer_images")
 # What each side's per-image time covers, written into bench.json beside the times.
 TIMED_SPANS: dict[str, str] = {
     "pose_lab": "PoseEstimator.predict on one decoded RGB image: letterbox, normalisation, the default (regression) "
@@ -213,7 +211,7 @@ def bench_cpu(backend: str, net: BlazePoseNet, path: str, folder: Path, cfg: Dic
     x = _input(1, net.input_size, torch.device("cpu"), channels_last)
     # Both runtimes keep their worker threads spinning for a while after a call; on two cores the last
     # measurement's spinning threads would steal this one's time. Let them go idle first.
-    time.sleep(SETTLE_SECONDS)
+    time.sleep(cfg.settle_seconds)
     times = time_infer(infer, x, cfg.warmup, cfg.iters)
     del infer
     gc.collect()  # an ONNX Runtime session's thread pool ends with the session

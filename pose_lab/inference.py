@@ -96,23 +96,21 @@ def prepare(image: np.ndarray, size: int, normalize: Normalize,
     region = letterbox_region(width, height) if region is None else region
     to_input = region_matrix(*region, size)
     scale = to_input[0, 0]
-    if scale * AREA_SHRINK < 1:
+    source, source_to_input = image, to_input
+    x0, y0, side = region
+    left, top = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
+    right, bottom = min(width, int(np.ceil(x0 + side))), min(height, int(np.ceil(y0 + side)))
+    if scale * AREA_SHRINK < 1 and right > left and bottom > top:
         # Area-average only the part of the image the region shows, then warp that small copy.
-        x0, y0, side = region
-        left, top = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
-        right, bottom = min(width, int(np.ceil(x0 + side))), min(height, int(np.ceil(y0 + side)))
-        if right > left and bottom > top:
-            crop = image[top:bottom, left:right]
-            small_width, small_height = max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))
-            sx, sy = small_width / crop.shape[1], small_height / crop.shape[0]
-            # cv2.resize maps pixel centres: x' = (x - left + 0.5) * sx - 0.5, the letterbox's convention.
-            to_small = np.array([[sx, 0.0, (0.5 - left) * sx - 0.5], [0.0, sy, (0.5 - top) * sy - 0.5]])
-            image = cv2.resize(crop, (small_width, small_height), interpolation=cv2.INTER_AREA)
-            to_input = _compose(to_input, invert_affine(to_small))
-            boxed = cv2.warpAffine(image, to_input, (size, size), flags=cv2.INTER_LINEAR,
-                                   borderMode=cv2.BORDER_CONSTANT)
-            return normalize(boxed), invert_affine(_compose(to_input, to_small))
-    boxed = cv2.warpAffine(image, to_input, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        crop = image[top:bottom, left:right]
+        small_width, small_height = max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))
+        sx, sy = small_width / crop.shape[1], small_height / crop.shape[0]
+        # cv2.resize maps pixel centres: x' = (x - left + 0.5) * sx - 0.5, the letterbox's convention.
+        to_small = np.array([[sx, 0.0, (0.5 - left) * sx - 0.5], [0.0, sy, (0.5 - top) * sy - 0.5]])
+        source = cv2.resize(crop, (small_width, small_height), interpolation=cv2.INTER_AREA)
+        source_to_input = _compose(to_input, invert_affine(to_small))
+    boxed = cv2.warpAffine(source, source_to_input, (size, size), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT)
     return normalize(boxed), invert_affine(to_input)
 
 

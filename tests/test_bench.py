@@ -28,7 +28,7 @@ TIMING_KEYS = {"median_ms", "p90_ms", "mean_ms", "min_ms"}
 def _bench_cfg(out: Path, *overrides: str) -> DictConfig:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("bench", overrides=["input_size=64", "warmup=1", "iters=3", *overrides])
+        cfg = compose("bench", overrides=["input_size=64", "warmup=1", "iters=3", "settle_seconds=0", *overrides])
     with open_dict(cfg):
         cfg.paths.output_dir = str(out)
     return cfg
