@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LSP ?= $(or $(POSE_LAB_LSP_ROOT),../shared/datasets/lsp)
 ARGS ?=
+# The shipped checkpoint (README: Model card).
+CKPT ?= checkpoints/base_lsp192_adamw_cosine.pt
 
 .PHONY: help setup train evaluate demo sweep bench report test test-full clean peer-venv exercise-bench
 
@@ -18,13 +20,13 @@ setup: $(BIN)/python  ## create .venv and install pose_lab (editable) with its t
 	$(BIN)/pip install -e '.[test,sweep]'
 
 train:  ## the shipped checkpoint's recipe: base model, input 192, both phases, standard split (ARGS=... to override)
-	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train experiment=base_lsp192 $(ARGS)
+	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train experiment=lsp192_adamw_cosine $(ARGS)
 
 evaluate:  ## score a checkpoint: make evaluate CKPT=path/to/best.ckpt
 	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.evaluate ckpt=$(CKPT) $(ARGS)
 
 demo:  ## score the shipped checkpoint on the 1000 LSP test images and print its PCK table
-	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.evaluate ckpt=checkpoints/base_lsp192.pt data.split=standard $(ARGS)
+	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.evaluate ckpt=$(CKPT) data.split=standard $(ARGS)
 
 test:  ## the default test run (no slow tests), < 10 min on 2 CPU cores
 	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pytest -m "not slow and not gpu"

@@ -40,7 +40,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -56,15 +56,18 @@ from pose_lab.data.lsp import (
 from pose_lab.data.splits import split_numbers
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.evaluate import score
-from pose_lab.export import export_onnx, onnx_metadata
+from pose_lab.export import export_onnx, int8_output, onnx_metadata
 from pose_lab.inference import PoseEstimator
 from pose_lab.jsonfile import write_json
 from pose_lab.models.network import BlazePoseNet
 from pose_lab.peer import PEER_SCRIPT, check_peer_python, run_peer
+from pose_lab.quantize import calibration_inputs, quantize_int8
 from pose_lab.runtime import PATHS, Infer, onnx_infer, onnx_session, torch_infer
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
+# The peer comparison's extra side (peer_int8=true): the regression path in ONNX Runtime, quantized to int8.
+INT8_SIDE = "onnxruntime-int8"
 BACKENDS: dict[str, tuple[str, ...]] = {"torch": ("torch",), "onnxruntime": ("onnxruntime",),
                                         "both": ("torch", "onnxruntime")}
 ONNX_CUDA_SKIPPED = {"skipped": True, "reason": "onnxruntime is timed on the CPU only (CPU execution provider)"}
@@ -75,7 +78,7 @@ FLOPS_CONVENTION = (
 # Config keys copied into bench.json.
 SETTINGS: tuple[str, ...] = ("models", "ckpt", "backend", "input_size", "warmup", "iters", "threads",
                              "channels_last", "settle_seconds", "devices", "cuda_device", "cuda_batch", "peer_python",
-                             "lsp_root", "peer_split", "peer_images")
+                             "lsp_root", "peer_split", "peer_images", "peer_int8", "calibration_images")
 # What each side's per-image time covers, written into bench.json beside the times.
 TIMED_SPANS: dict[str, str] = {
     "pose_lab": "PoseEstimator.predict on one decoded RGB image: letterbox, normalisation, the default (regression) "
@@ -297,7 +300,13 @@ def _networks(cfg: DictConfig) -> list[tuple[str, BlazePoseNet]]:
         return [(f"ckpt:{Path(cfg.ckpt).name}", load_module(cfg.ckpt)[0].net)]
     models = available_models() if cfg.models is None else _names(cfg.models)
     check_models(models)
-    return [(name, build_variant(name, cfg.input_size)) for name in models]
+    return [(name, build_variant(name, size)) for size in input_sizes(cfg) for name in models]
+
+
+def input_sizes(cfg: DictConfig) -> list[int]:
+    """cfg.input_size as a list: one size, or several benched in the same run."""
+    sizes = cfg.input_size
+    return [int(size) for size in sizes] if isinstance(sizes, ListConfig) else [int(sizes)]
 
 
 class LSPTestImages(NamedTuple):
@@ -318,16 +327,20 @@ def lsp_test_images(cfg: DictConfig) -> LSPTestImages:
                          load_images(root, numbers), annotations.keypoints[numbers - 1])
 
 
-def comparison_estimator(ckpt: str, backend: str, folder: Path) -> PoseEstimator:
+def comparison_estimator(cfg: DictConfig, backend: str, folder: Path) -> PoseEstimator:
     """The checkpoint's PoseEstimator in `backend`; ONNX Runtime runs the regression path exported into
-    `folder` (as `python -m pose_lab.export` would, metadata included), with as many intra-op threads as torch
-    uses."""
+    `folder` (as `python -m pose_lab.export` would, metadata included; for INT8_SIDE also quantized, calibrated
+    on training images of the comparison's split), with as many intra-op threads as torch uses."""
     if backend == "torch":
-        return PoseEstimator.from_checkpoint(ckpt, backend="torch")
+        return PoseEstimator.from_checkpoint(cfg.ckpt, backend="torch")
     file = folder / "regression.onnx"
-    module, config = load_module(ckpt)
-    export_onnx(module.net, "regression", file, onnx_metadata(config, "regression", ckpt))
-    return PoseEstimator.from_checkpoint(ckpt, backend="onnxruntime", onnx_path=file,
+    module, config = load_module(cfg.ckpt)
+    export_onnx(module.net, "regression", file, onnx_metadata(config, "regression", cfg.ckpt))
+    if backend == INT8_SIDE:
+        calibration = calibration_inputs(PoseEstimator.from_checkpoint(cfg.ckpt), cfg.lsp_root, cfg.peer_split,
+                                         cfg.calibration_images)
+        file = quantize_int8(file, int8_output(file), calibration)
+    return PoseEstimator.from_checkpoint(cfg.ckpt, backend="onnxruntime", onnx_path=file,
                                          threads=torch.get_num_threads())
 
 
@@ -366,8 +379,8 @@ def peer_comparison(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     test = lsp_test_images(cfg)
     ours = []
     with tempfile.TemporaryDirectory(prefix="pose_lab_peer_") as folder:
-        for backend in BACKENDS[cfg.backend]:
-            estimator = comparison_estimator(cfg.ckpt, backend, Path(folder))
+        for backend in (*BACKENDS[cfg.backend], *((INT8_SIDE,) if cfg.peer_int8 else ())):
+            estimator = comparison_estimator(cfg, backend, Path(folder))
             keypoints, times = time_estimator(estimator, test.images, cfg.warmup)
             ours.append({"backend": backend, "threads": torch.get_num_threads(),
                          **scored_side(times, keypoints, test.truth)})
@@ -413,7 +426,7 @@ def _check_peer(cfg: DictConfig) -> None:
     """The peer comparison's settings, checked before anything is timed."""
     if cfg.ckpt is None:
         raise PoseLabError("peer_python is set but ckpt is not: the comparison with MediaPipe runs a trained "
-                           "checkpoint, pass ckpt=PATH (e.g. checkpoints/base_lsp192.pt)")
+                           "checkpoint, pass ckpt=PATH (e.g. checkpoints/base_lsp192_adamw_cosine.pt)")
     check_peer_python(Path(cfg.peer_python))
     if not cfg.lsp_root:
         raise PoseLabError(f"the comparison with MediaPipe runs on LSP test images: set {ROOT_ENV_VAR}=/path/to/lsp "
@@ -423,8 +436,8 @@ def _check_peer(cfg: DictConfig) -> None:
 
 
 def _check(cfg: DictConfig) -> None:
-    if cfg.input_size <= 0 or cfg.input_size % 32:
-        raise PoseLabError(f"input_size must be a positive multiple of 32, got {cfg.input_size}")
+    if not input_sizes(cfg) or any(size <= 0 or size % 32 for size in input_sizes(cfg)):
+        raise PoseLabError(f"input_size must be a positive multiple of 32 (or a list of them), got {cfg.input_size}")
     if cfg.backend not in BACKENDS:
         raise PoseLabError(f"unknown backend {cfg.backend!r}; valid: {', '.join(BACKENDS)}")
     if cfg.warmup < 0 or cfg.iters < 1:
@@ -445,12 +458,13 @@ def _cell(section: dict[str, Any], *keys: str) -> str:
 
 
 def format_table(records: list[dict[str, Any]]) -> str:
-    header = (f"{'variant':<18}{'path':<12}{'backend':<13}{'params M':>9}{'GFLOPs':>8}{'CPU ms':>8}{'p90 ms':>8}"
-              f"{'GPU ms':>8}{'GPU img/s':>10}")
+    header = (f"{'variant':<18}{'input':>6}  {'path':<12}{'backend':<13}{'params M':>9}{'GFLOPs':>8}{'CPU ms':>8}"
+              f"{'p90 ms':>8}{'GPU ms':>8}{'GPU img/s':>10}")
     rows = [header, "-" * len(header)]
     for r in records:
         rows.append(
-            f"{r['variant']:<18}{r['path']:<12}{r['backend']:<13}{r['params']['used'] / 1e6:>9.3f}{r['gflops']:>8.3f}"
+            f"{r['variant']:<18}{r['input_size']:>6}  {r['path']:<12}{r['backend']:<13}"
+            f"{r['params']['used'] / 1e6:>9.3f}{r['gflops']:>8.3f}"
             f"{_cell(r['cpu'], 'median_ms'):>8}{_cell(r['cpu'], 'p90_ms'):>8}"
             f"{_cell(r['cuda'], 'median_ms'):>8}{_cell(r['cuda'], 'throughput', 'images_per_s'):>10}"
         )

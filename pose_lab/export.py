@@ -33,10 +33,11 @@ import pose_lab
 from pose_lab import skeleton
 from pose_lab.checkpoint import load_module
 from pose_lab.errors import PoseLabError, exit_on_user_error
-from pose_lab.inference import normalization
+from pose_lab.inference import PoseEstimator, normalization
 from pose_lab.jsonfile import write_json
 from pose_lab.models.flip_test import FlipAveraged
 from pose_lab.models.network import BlazePoseNet
+from pose_lab.quantize import calibration_inputs, quantize_int8
 from pose_lab.runtime import (
     INPUT_NAME,
     ONNX_INSTALL_HINT,
@@ -186,6 +187,23 @@ def default_output(checkpoint: str | Path, path: str, flip_test: bool = False) -
                                 + ".onnx")
 
 
+def onnx_beside(checkpoint: str | Path, path: str, flip_test: bool = False) -> Path:
+    """The ONNX file of `checkpoint`'s `path` next to it (see default_output), exported there first when it is
+    missing or older than the checkpoint: what the commands' ONNX Runtime backend uses when given no onnx=."""
+    checkpoint = Path(checkpoint)
+    file = default_output(checkpoint, path, flip_test)
+    if checkpoint.is_file() and (not file.is_file() or file.stat().st_mtime < checkpoint.stat().st_mtime):
+        module, config = load_module(checkpoint)
+        net = FlipAveraged(module.net) if flip_test else module.net
+        try:
+            export_onnx(net, path, file, onnx_metadata(config, path, checkpoint, flip_test))
+        except OSError as error:
+            raise PoseLabError(f"cannot write {file} (the ONNX copy of {checkpoint}): {error.strerror}; pass "
+                               "onnx=PATH of a file written by `python -m pose_lab.export`, or backend=torch") from None
+        print(f"exported {checkpoint} ({path} path) to {file} for ONNX Runtime")
+    return file
+
+
 def export(cfg: DictConfig) -> dict[str, Any]:
     """Export, check parity and write export.json into paths.output_dir; returns what it writes."""
     if cfg.path not in PATHS:
@@ -215,7 +233,21 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     if failed:
         raise ExportError(f"{file} does not match PyTorch: max abs difference {failed} above the tolerance "
                           f"{cfg.tolerance} (numbers in {out_dir / 'export.json'})")
+    if cfg.quantize:
+        estimator = PoseEstimator.from_checkpoint(cfg.ckpt)
+        calibration = calibration_inputs(estimator, cfg.lsp_root, cfg.calibration_split, cfg.calibration_images)
+        quantized = quantize_int8(file, int8_output(file), calibration)
+        summary["int8"] = {"onnx": str(quantized), "calibration_images": len(calibration)}
+        write_json(out_dir / "export.json", summary)
+        print(f"wrote {quantized} ({quantized.stat().st_size / 1e6:.2f} MB, int8, calibrated on {len(calibration)} "
+              "training images)")
     return summary
+
+
+def int8_output(file: str | Path) -> Path:
+    """Where the int8 copy of an fp32 ONNX file goes: <stem>_int8.onnx beside it."""
+    file = Path(file)
+    return file.with_name(f"{file.stem}_int8{file.suffix}")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="export")

@@ -205,7 +205,8 @@ class PoseEstimator:
                 f"`python -m pose_lab.export ckpt={path}`"
             )
         if torch.device(device).type != "cpu":
-            raise PoseLabError(f"backend=onnxruntime runs on the CPU only, got device={device}")
+            raise PoseLabError(f"backend=onnxruntime runs on the CPU only, got device={device}; pass backend=torch to "
+                               f"run on {device}")
         session = onnx_session(onnx_path, threads)
         exported_flip = session.get_modelmeta().custom_metadata_map.get(FLIP_METADATA_KEY, "false") == "true"
         if exported_flip != flip_test:

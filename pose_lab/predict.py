@@ -22,12 +22,13 @@ from omegaconf import DictConfig
 
 from pose_lab import skeleton
 from pose_lab.errors import PoseLabError, exit_on_user_error
+from pose_lab.export import onnx_beside
 from pose_lab.inference import PoseEstimator, Prediction
 from pose_lab.jsonfile import write_json
 from pose_lab.viz import draw_skeleton
 
 # The committed default model, used when ckpt is null.
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "base_lsp192.pt"
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "base_lsp192_adamw_cosine.pt"
 # What a folder input picks up (a glob takes whatever files it matches).
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 KEYPOINT_FORMAT = ("[x, y, visibility]: x, y in original image pixels (0, 0 = centre of the top-left pixel), "
@@ -84,8 +85,9 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     if not cfg.ckpt and not checkpoint.is_file():
         raise PoseLabError(f"no ckpt given and the default {checkpoint} is not there: pass ckpt=PATH "
                            "(a checkpoint written by pose_lab.train or pose_lab.checkpoint)")
+    onnx = cfg.onnx or (onnx_beside(checkpoint, "regression") if cfg.backend == "onnxruntime" else None)
     estimator = PoseEstimator.from_checkpoint(checkpoint, device=cfg.device, backend=cfg.backend,
-                                              onnx_path=cfg.onnx, threads=cfg.threads)
+                                              onnx_path=onnx, threads=cfg.threads)
     out_dir = Path(cfg.output)
     (out_dir / "overlays").mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {

@@ -90,6 +90,7 @@ class Run:
     phases: str  # the phase stages in order, e.g. "pretrain+regression"
     settings: dict[str, Any]  # run_config.yaml flattened to dotted keys, for spotting unequal runs
     test: dict[str, float] | None
+    epochs_run: dict[str, int]  # epochs each finished stage ran (fewer than configured when time-capped)
 
 
 @dataclass(frozen=True)
@@ -159,8 +160,11 @@ def load_run(folder: Path) -> Run:
         test = {key: float(value) for key, value in metrics["test"].items()}
     split = OmegaConf.to_container(data.split) if OmegaConf.is_config(data.split) else data.split
     phases = "+".join(OmegaConf.select(config, "phase.stages", default={}) or {}) or "unknown"
+    stages = (metrics or {}).get("stages") or {}
+    epochs_run = {name: int(stage["epochs"]) for name, stage in stages.items()
+                  if isinstance(stage, dict) and isinstance(stage.get("epochs"), int)}
     return Run(folder, str(variant), int(config.seed), _split_label(split), int(data.input_size), phases,
-               _flatten(OmegaConf.to_container(config, resolve=False)), test)
+               _flatten(OmegaConf.to_container(config, resolve=False)), test, epochs_run)
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -178,6 +182,17 @@ def differing_settings(runs: list[Run]) -> list[str]:
     keys = sorted({key for run in runs for key in run.settings})
     return [key for key in keys if not key.startswith(PER_RUN_SETTINGS)
             and len({json.dumps(run.settings.get(key), sort_keys=True) for run in runs}) > 1]
+
+
+def sweep_folders(sweep: Any) -> list[Path]:
+    """`sweep` (one folder or a list of folders) as resolved paths."""
+    folders = list(sweep) if isinstance(sweep, (list, ListConfig)) else [sweep]
+    return [Path(str(folder)).resolve() for folder in folders]
+
+
+def common_root(folders: list[Path]) -> Path:
+    """The deepest folder holding all of `folders` (run paths in the report are shown relative to it)."""
+    return Path(os.path.commonpath(folders)) if len(folders) > 1 else folders[0]
 
 
 def collect_runs(sweep_dir: Path) -> list[Run]:
@@ -403,7 +418,7 @@ def group_table(rows: list[VariantRow], bench: dict[str, Any] | None, input_size
     return _markdown_table(header, body)
 
 
-def problems(sweep_dir: Path, summary: dict[Group, list[VariantRow]]) -> list[str]:
+def problems(root: Path, summary: dict[Group, list[VariantRow]]) -> list[str]:
     """Failed or unfinished runs, variants with fewer finished seeds than others, repeated seeds, and
     variants whose runs differ in more than the seed."""
     lines = []
@@ -412,7 +427,7 @@ def problems(sweep_dir: Path, summary: dict[Group, list[VariantRow]]) -> list[st
         where = f"split {split}, input {size}, phases {phases}" if len(summary) > 1 else ""
         for row in rows:
             for run in row.failed:
-                lines.append(f"- `{run.folder.relative_to(sweep_dir)}` ({row.variant}, seed {run.seed}): "
+                lines.append(f"- `{run.folder.relative_to(root)}` ({row.variant}, seed {run.seed}): "
                              f"failed or unfinished ({RUN_CONFIG} without {METRICS_FILE})")
             if len(row.seeds) < most:
                 lines.append(f"- `{row.variant}`{' (' + where + ')' if where else ''}: {len(row.seeds)} finished "
@@ -427,10 +442,11 @@ def problems(sweep_dir: Path, summary: dict[Group, list[VariantRow]]) -> list[st
     return lines
 
 
-def sweep_commands(sweep_dir: Path, runs: list[Run]) -> list[str]:
-    """The command of each sweep (its multirun.yaml) and of each run outside any sweep (.hydra/overrides.yaml)."""
+def sweep_commands(sweep_dirs: list[Path], root: Path, runs: list[Run]) -> list[str]:
+    """The command of each sweep (its multirun.yaml) and of each run outside any sweep (.hydra/overrides.yaml);
+    run folders are named relative to `root`."""
     commands = []
-    sweeps = sorted(path.parent for path in sweep_dir.rglob(MULTIRUN_FILE))
+    sweeps = sorted(path.parent for sweep_dir in sweep_dirs for path in sweep_dir.rglob(MULTIRUN_FILE))
     for folder in sweeps:
         # Overrides as typed: `${...}` in them is not resolved.
         hydra_cfg = OmegaConf.to_container(_load_yaml(folder / MULTIRUN_FILE).hydra, resolve=False)
@@ -446,10 +462,58 @@ def sweep_commands(sweep_dir: Path, runs: list[Run]) -> list[str]:
         if overrides.is_file():
             typed = OmegaConf.to_container(_load_yaml(overrides, ListConfig), resolve=False)
             words = ["python", "-m", "pose_lab.train", *typed]
-            commands.append(f"`{shlex.join(words)}` (run `{run.folder.relative_to(sweep_dir)}`)")
+            commands.append(f"`{shlex.join(words)}` (run `{run.folder.relative_to(root)}`)")
         else:
-            commands.append(f"not recorded for `{run.folder.relative_to(sweep_dir)}` (no .hydra/overrides.yaml)")
+            commands.append(f"not recorded for `{run.folder.relative_to(root)}` (no .hydra/overrides.yaml)")
     return commands
+
+
+def run_overrides(run: Run) -> list[str] | None:
+    """The overrides the run was started with (.hydra/overrides.yaml), or None when not recorded."""
+    path = run.folder / ".hydra" / "overrides.yaml"
+    return [str(o) for o in OmegaConf.to_container(_load_yaml(path, ListConfig), resolve=False)] \
+        if path.is_file() else None
+
+
+def levers_section(runs: list[Run], root: Path) -> list[str]:
+    """RESULTS.md's table of one-change runs: the first run folder is the control, each other run's change is
+    the overrides it was started with beyond the control's, and its scores are given with their difference
+    from the control's."""
+    control, *others = runs
+    if control.test is None:
+        raise PoseLabError(f"levers: the control run `{control.folder}` (the first run folder) has no "
+                           f"{METRICS_FILE}; finish or re-run it")
+    control_overrides = run_overrides(control)
+    if control_overrides is None:
+        raise PoseLabError(f"levers: the control run `{control.folder}` has no .hydra/overrides.yaml, so the other "
+                           "runs' changes cannot be read; start lever runs with pose_lab.train")
+
+    def change(run: Run) -> str:
+        overrides = run_overrides(run)
+        if overrides is None:
+            return "not recorded"
+        changed = [o for o in overrides if o not in control_overrides and not o.startswith("seed=")]
+        return ", ".join(f"`{o}`" for o in changed) or "none"
+
+    def score(run: Run, key: str) -> str:
+        if run.test is None or key not in run.test:
+            return "n/a"
+        value = f"{100 * run.test[key]:.1f}"
+        return value if run is control else f"{value} ({100 * (run.test[key] - control.test[key]):+.1f})"
+
+    header = ["run", "change from the control", "epochs run", *(title for _, title in METRICS)]
+    body = [[f"`{run.folder.relative_to(root)}`", "control" if run is control else change(run),
+             " / ".join(str(run.epochs_run.get(stage, "—")) for stage in run.phases.split("+")),
+             *(score(run, key) for key, _ in METRICS)] for run in [control, *others]]
+    seeds = sorted({run.seed for run in runs})
+    return ["", "## Levers: one change at a time", "",
+            "Each run changes the control's recipe by the overrides shown; one seed each "
+            f"({', '.join(map(str, seeds))}), test scores of the final phase with the difference from the control. A single run moves by a few "
+            "points with the seed alone (see the std of the seeded tables above): read these as leads to re-run "
+            "over seeds, not as settled effects. Common control settings: split "
+            f"`{control.split}`, input {control.input_size} px, phases {control.phases}. {budget_line(runs)}", "",
+            *_markdown_table(header, body), "", "Lever runs:", "", *(f"- {command}" for command in
+                                                                    sweep_commands([root], root, runs))]
 
 
 def machine_lines(bench: dict[str, Any]) -> list[str]:
@@ -561,7 +625,8 @@ def exercise_section(bench: dict[str, Any], path: str) -> list[str]:
     pipeline = bench.get("pipeline", {})
     machine = bench.get("machine", {})
     lines += ["", f"Made by `{bench.get('command')}` on {bench.get('date')} ({path}): pose_lab backend "
-                  f"{pipeline.get('backend')}, {pipeline.get('keypoints')} keypoints, {pipeline.get('threads')} "
+                  f"{pipeline.get('backend')}, checkpoint `{pipeline.get('checkpoint', 'not recorded')}`, "
+                  f"{pipeline.get('keypoints')} keypoints, {pipeline.get('threads')} "
                   f"threads; CPU {machine.get('cpu')} ({machine.get('cpu_count')} cores)."]
     return lines
 
@@ -576,8 +641,16 @@ def budget_line(runs: list[Run]) -> str:
     for stage in runs[0].phases.split("+"):
         scheduler = shared(f"phase.stages.{stage}.scheduler._target_")
         schedule = f", {scheduler.rsplit('.', 1)[-1]} schedule" if scheduler not in (None, "varies") else ""
-        stages.append(f"{stage} {shared(f'phase.stages.{stage}.epochs')} epochs{schedule}")
+        configured = shared(f"phase.stages.{stage}.epochs")
+        ran = sorted({run.epochs_run[stage] for run in runs if stage in run.epochs_run})
+        stopped = [epochs for epochs in ran if epochs != configured]
+        early = f" ({'–'.join(map(str, sorted({ran[0], ran[-1]})))} run: stopped early)" if stopped else ""
+        stages.append(f"{stage} {configured} epochs{early}{schedule}")
     parts = ["; ".join(stages)]
+    if (cap := shared("trainer.max_time")) is not None:
+        parts.append(f"each stage capped at {cap} (trainer.max_time)")
+    if (accelerator := shared("trainer.accelerator")) not in (None, "auto"):
+        parts.append(f"trained on {accelerator}")
     if (batch := shared("data.batch_size")) is not None:
         parts.append(f"batch {batch}")
     if (optimizer := shared("model.optimizer._target_")) is not None:
@@ -586,24 +659,34 @@ def budget_line(runs: list[Run]) -> str:
     return f"Training budget (from the runs' configs): {'; '.join(parts)}."
 
 
+def _folders_override(value: Any) -> str:
+    """A folder or list of folders as a Hydra override value."""
+    return f"[{','.join(map(str, value))}]" if isinstance(value, (list, ListConfig)) else str(value)
+
+
 def report_command(cfg: DictConfig) -> str:
     """The command line that reproduces this report, from its settings."""
-    words = ["python", "-m", "pose_lab.report", f"sweep={cfg.sweep}", f"bench={cfg.bench or 'null'}",
+    words = ["python", "-m", "pose_lab.report", f"sweep={_folders_override(cfg.sweep)}",
+             f"bench={cfg.bench or 'null'}",
              f"backend={cfg.backend}", f"output={cfg.output}", f"plot={cfg.plot}",
              f"latency_path={cfg.latency_path}", f"exercise_bench={cfg.exercise_bench or 'null'}",
-             f"peer_bench={cfg.peer_bench or 'null'}"]
+             f"peer_bench={cfg.peer_bench or 'null'}",
+             f"levers={_folders_override(cfg.levers) if cfg.levers else 'null'}"]
     return shlex.join(words)
 
 
-def render(cfg: DictConfig, sweep_dir: Path, runs: list[Run], summary: dict[Group, list[VariantRow]],
+def render(cfg: DictConfig, sweep_dirs: list[Path], runs: list[Run], summary: dict[Group, list[VariantRow]],
            bench: dict[str, Any] | None, plot: Path | None, plot_note: str,
-           exercise: dict[str, Any] | None = None, peer: dict[str, Any] | None = None) -> str:
+           exercise: dict[str, Any] | None = None, peer: dict[str, Any] | None = None,
+           levers: list[Run] | None = None) -> str:
     """The whole RESULTS.md."""
     finished = sum(run.test is not None for run in runs)
+    root = common_root(sweep_dirs)
     lines = [
         "# Results",
         "",
-        f"Sweep `{sweep_dir}`: {len(runs)} run folder(s), {finished} finished. Test scores of the final phase "
+        f"Sweep{'s' if len(sweep_dirs) > 1 else ''} {', '.join(f'`{folder}`' for folder in sweep_dirs)}: "
+        f"{len(runs)} run folder(s), {finished} finished. Test scores of the final phase "
         "of each run (best validation checkpoint), mean ± sample std over seeds; `n` = finished runs "
         "(⚠: fewer than other variants, or runs failed). Latency: batch-1 median of `pose_lab.bench` at the "
         f"runs' input size, backend `{cfg.backend}`, `full` = heatmaps + coordinates, `reg` = the regression-only "
@@ -637,11 +720,13 @@ def render(cfg: DictConfig, sweep_dir: Path, runs: list[Run], summary: dict[Grou
         lines += peer_section(peer, f"`{cfg.peer_bench or cfg.bench}`")
     if exercise is not None:
         lines += exercise_section(exercise, f"`{cfg.exercise_bench}`")
-    issues = problems(sweep_dir, summary)
+    if levers:
+        lines += levers_section(levers, common_root(sweep_folders(cfg.levers)))
+    issues = problems(root, summary)
     lines += ["", "## Missing or failed runs", "",
               *(issues or [f"None: every run folder has its {METRICS_FILE} and every variant the same seeds."])]
     lines += ["", "## How these numbers were made", "", "Sweep:", "",
-              *(f"- {command}" for command in sweep_commands(sweep_dir, runs)),
+              *(f"- {command}" for command in sweep_commands(sweep_dirs, root, runs)),
               "", "Report:", "", f"- `{report_command(cfg)}`"]
     if bench is not None:
         lines += ["", f"Latency machine (from `{cfg.bench}`):", "", *machine_lines(bench)]
@@ -655,8 +740,8 @@ def report(cfg: DictConfig) -> dict[str, Any]:
                            "e.g. outputs/train/multiruns/DATE")
     if cfg.latency_path not in INFERENCE_PATHS:
         raise PoseLabError(f"latency_path={cfg.latency_path}; valid: {', '.join(INFERENCE_PATHS)}")
-    sweep_dir = Path(cfg.sweep).resolve()
-    runs = collect_runs(sweep_dir)
+    sweep_dirs = sweep_folders(cfg.sweep)
+    runs = [run for sweep_dir in sweep_dirs for run in collect_runs(sweep_dir)]
     bench = load_bench(Path(cfg.bench) if cfg.bench else None, cfg.backend)
     exercise = load_exercise_bench(Path(cfg.exercise_bench)) if cfg.exercise_bench else None
     peer = load_bench(Path(cfg.peer_bench), cfg.backend) if cfg.peer_bench else bench
@@ -672,8 +757,8 @@ def report(cfg: DictConfig) -> dict[str, Any]:
         plot = Path(cfg.plot).resolve()
         draw_plot(points, cfg.latency_path, plot)
         plotted = {(group, variant) for group, series in points.items() for variant, _, _ in series}
-        left_out = [f"`{row.variant}`" for group, rows in summary.items() for row in rows
-                    if (group, row.variant) not in plotted]
+        left_out = [f"`{row.variant}` (split {group[0]}, input {group[1]})" for group, rows in summary.items()
+                    for row in rows if (group, row.variant) not in plotted]
         note = ("Not in the plot (no finished run or no CPU latency at its input size): " + ", ".join(left_out)
                 + ".") if left_out else ""
     else:
@@ -681,7 +766,8 @@ def report(cfg: DictConfig) -> dict[str, Any]:
                                "no variant has both a finished run and a CPU latency at its input size."))
     output = Path(cfg.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render(cfg, sweep_dir, runs, summary, bench, plot, note, exercise, peer))
+    levers = [run for folder in sweep_folders(cfg.levers) for run in collect_runs(folder)] if cfg.levers else None
+    output.write_text(render(cfg, sweep_dirs, runs, summary, bench, plot, note, exercise, peer, levers))
     print(f"wrote {output}" + (f" and {plot}" if plot else ""))
     return {"output": str(output), "plot": str(plot) if plot else None, "groups": summary}
 

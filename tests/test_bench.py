@@ -100,7 +100,15 @@ def test_unknown_model_lists_the_available_ones(tmp_path: Path) -> None:
     assert not (tmp_path / "bench.json").exists()
 
 
-@pytest.mark.parametrize("override", ["input_size=100", "devices=[tpu]", "iters=0", "backend=tensorrt"])
+def test_several_input_sizes_are_benched_in_one_run(tmp_path: Path) -> None:
+    summary = bench(_bench_cfg(tmp_path, "models=[base]", "input_size=[64,96]", "iters=1", "warmup=0"))
+    assert [(r["input_size"], r["path"]) for r in summary["records"]] == [
+        (64, "full"), (64, "regression"), (96, "full"), (96, "regression")]
+    assert summary["records"][2]["gflops"] > summary["records"][0]["gflops"]
+
+
+@pytest.mark.parametrize("override", ["input_size=100", "input_size=[64,100]", "input_size=[]", "devices=[tpu]",
+                                      "iters=0", "backend=tensorrt"])
 def test_bad_settings_are_user_errors(tmp_path: Path, override: str) -> None:
     with pytest.raises(PoseLabError):
         bench(_bench_cfg(tmp_path, "models=[base]", override))
@@ -217,6 +225,17 @@ def test_comparison_with_a_peer_scores_both_sides_on_the_test_images(
     assert onnx_side["pck"]["pckh@0.5"]["mean"] == pytest.approx(torch_side["pck"]["pckh@0.5"]["mean"], abs=2.0)
     printed = capsys.readouterr().out
     assert "against stand-in peer on 4 LSP test images" in printed and "x the peer's time" in printed
+
+
+def test_comparison_adds_an_int8_side_calibrated_on_training_images(
+        train_cfg, tmp_path: Path, tiny_lsp_root: Path, stand_in_peer: Path) -> None:
+    checkpoint = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
+    summary = bench(_peer_cfg(tmp_path / "out", checkpoint, stand_in_peer, tiny_lsp_root, "backend=onnxruntime",
+                              "peer_int8=true", "calibration_images=4"))
+    sides = summary["peer_comparison"]["pose_lab"]
+    assert [side["backend"] for side in sides] == ["onnxruntime", "onnxruntime-int8"]
+    assert sides[1]["median_ms"] > 0 and 0 <= sides[1]["pck"]["pckh@0.5"]["mean"] <= 100
+    assert summary["settings"]["peer_int8"] is True and summary["settings"]["calibration_images"] == 4
 
 
 def test_comparison_on_the_first_images_only(train_cfg, tmp_path: Path, tiny_lsp_root: Path,

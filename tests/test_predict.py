@@ -91,6 +91,17 @@ def test_glob_and_single_file_inputs(checkpoint: Path, folder: Path, tmp_path: P
     assert [Path(entry["file"]).name for entry in single["images"]] == ["wide.jpg"]
 
 
+def test_default_backend_is_onnx_runtime_exported_next_to_the_checkpoint(checkpoint: Path, folder: Path,
+                                                                          tmp_path: Path) -> None:
+    image = f"input={folder / 'wide.jpg'}"
+    fast = predict(_predict_cfg(f"ckpt={checkpoint}", image, f"output={tmp_path / 'ort'}"))
+    assert fast["backend"] == "onnxruntime" and checkpoint.with_suffix(".onnx").is_file()
+    eager = predict(_predict_cfg(f"ckpt={checkpoint}", image, f"output={tmp_path / 'torch'}", "backend=torch"))
+    for joint in skeleton.JOINT_NAMES:
+        np.testing.assert_allclose(fast["images"][0]["keypoints"][joint], eager["images"][0]["keypoints"][joint],
+                                   atol=0.02)
+
+
 def test_inputs_that_match_nothing_are_user_errors(tmp_path: Path) -> None:
     with pytest.raises(PoseLabError, match="no file matches"):
         find_images(str(tmp_path / "*.jpg"))

@@ -19,9 +19,11 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _write_run(sweep: Path, name: str, variant: str, seed: int, scores: tuple[float, float, float] | None,
-               split: str = "seed", input_size: int = 256) -> Path:
+               split: str = "seed", input_size: int = 256, extra: tuple[str, ...] = (),
+               epochs_run: tuple[int, int] = (60, 40)) -> Path:
     """A run folder as pose_lab.train leaves it; `scores` (PCKh reg, PCKh heatmap, PCK@0.2 reg) or None for a
-    run that died before writing metrics.json."""
+    run that died before writing metrics.json; `extra` overrides it was started with; `epochs_run` the epochs
+    its pretrain and regression stages ran."""
     folder = sweep / name
     (folder / ".hydra").mkdir(parents=True)
     config = {
@@ -32,12 +34,14 @@ def _write_run(sweep: Path, name: str, variant: str, seed: int, scores: tuple[fl
         "seed": seed,
     }
     (folder / "run_config.yaml").write_text(yaml.safe_dump(config))
-    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"model={variant}", f"seed={seed}"]))
+    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"model={variant}", f"seed={seed}", *extra]))
     if scores is not None:
         regression, heatmap, pck = scores
         test = {"test/pckh@0.5_regression": regression, "test/pckh@0.5_heatmap": heatmap,
                 "test/pck@0.2_regression": pck, "test/pck@0.2_heatmap": 0.1, "test/loss_total": 1.0}
-        (folder / "metrics.json").write_text(json.dumps({"model": variant, "seed": seed, "test": test}))
+        stages = {"pretrain": {"epochs": epochs_run[0]}, "regression": {"epochs": epochs_run[1]}}
+        (folder / "metrics.json").write_text(json.dumps({"model": variant, "seed": seed, "test": test,
+                                                         "stages": stages}))
     return folder
 
 
@@ -272,3 +276,44 @@ def test_each_group_states_its_training_budget(written: tuple[dict, str]) -> Non
 def test_peer_bench_must_hold_a_mediapipe_comparison(tmp_path: Path, sweep: Path, bench_json: Path) -> None:
     with pytest.raises(PoseLabError, match="has no peer_comparison"):
         report(_cfg(tmp_path, sweep, bench_json, f"peer_bench={bench_json}"))
+
+
+def test_several_sweeps_are_reported_together(tmp_path: Path, sweep: Path, bench_json: Path) -> None:
+    other = tmp_path / "multiruns" / "gpu"
+    _write_run(other, "run0", "base", 0, (0.42, 0.61, 0.44), split="standard", input_size=192)
+    _write_run(other, "run1", "base", 1, (0.44, 0.63, 0.45), split="standard", input_size=192)
+    result = report(_cfg(tmp_path, f"[{sweep},{other}]", bench_json))
+    assert ("standard", 192, "pretrain+regression") in result["groups"]
+    markdown = Path(result["output"]).read_text()
+    assert "| `base` | 2 | 0, 1 | 43.0 ± 1.4 | 62.0 ± 1.4 | 44.5 ± 0.7 |" in markdown
+    # run folders are named from the sweeps' common root; the multirun's command and the loose runs' both appear
+    assert "(run `gpu/run1`)" in markdown and "`cd /repo && python -m pose_lab.train -m" in markdown
+    assert f"sweep=[{sweep},{other}]" in markdown
+
+
+def test_budget_line_shows_epochs_cut_short_by_a_time_cap(tmp_path: Path) -> None:
+    sweep = tmp_path / "capped"
+    for seed, pretrain_run in ((0, 41), (1, 45)):
+        folder = _write_run(sweep, f"run{seed}", "base", seed, (0.4, 0.5, 0.4), epochs_run=(pretrain_run, 40))
+        config = folder / "run_config.yaml"
+        config.write_text(config.read_text() + "trainer:\n  max_time: 00:00:04:10\n  accelerator: gpu\n")
+    markdown = Path(report(_cfg(tmp_path, sweep, None))["output"]).read_text()
+    assert ("pretrain 60 epochs (41–45 run: stopped early); regression 40 epochs; each stage capped at 00:00:04:10 "
+            "(trainer.max_time); trained on gpu.") in markdown
+
+
+def test_levers_table_gives_each_change_and_its_difference_from_the_control(
+        tmp_path: Path, sweep: Path) -> None:
+    levers = tmp_path / "levers"
+    _write_run(levers, "run0", "base", 0, (0.340, 0.426, 0.348))
+    _write_run(levers, "run1", "base", 0, (0.414, 0.465, 0.423), extra=("model.loss.coordinate.kind=l1",),
+               epochs_run=(38, 40))
+    _write_run(levers, "run2", "base", 0, None, extra=("data.input_size=256",))
+    markdown = Path(report(_cfg(tmp_path, sweep, None, f"levers={levers}"))["output"]).read_text()
+    assert "| `run0` | control | 60 / 40 | 34.0 | 42.6 | 34.8 |" in markdown
+    assert "| `run1` | `model.loss.coordinate.kind=l1` | 38 / 40 | 41.4 (+7.4) | 46.5 (+3.9) | 42.3 (+7.5) |" \
+        in markdown
+    assert "| `run2` | `data.input_size=256` | — / — | n/a | n/a | n/a |" in markdown
+    (levers / "run0" / "metrics.json").unlink()
+    with pytest.raises(PoseLabError, match="the control run .* has no metrics.json"):
+        report(_cfg(tmp_path, sweep, None, f"levers={levers}"))

@@ -14,6 +14,7 @@ into a section of RESULTS.md.
 
 from __future__ import annotations
 
+import shlex
 import statistics
 import time
 from datetime import UTC, datetime
@@ -30,11 +31,19 @@ from omegaconf import DictConfig
 from pose_lab.bench import CONF_DIR, machine_info
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.exercise.pipeline import KeypointSource
-from pose_lab.exercise.run import build_pipeline, build_source
+from pose_lab.exercise.run import build_pipeline, build_source, checkpoint_path
 from pose_lab.exercise.video import open_frames
 from pose_lab.jsonfile import write_json
 from pose_lab.peer import check_peer_python, run_peer
 
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the working directory when inside it (the repository root under make), else as given."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 def pipeline_config(exercise: str, video: Path, overrides: list[str]) -> DictConfig:
     """conf/exercise_video.yaml for one clip, composed as the command line would."""
@@ -149,9 +158,10 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
         print(_line(entry))
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python -m pose_lab.exercise.bench", *overrides]),
+        "command": " ".join(["python -m pose_lab.exercise.bench", *map(shlex.quote, overrides)]),
         "machine": machine_info(),
-        "pipeline": {"overrides": list(cfg.pipeline), "backend": pipeline_cfg.backend,
+        "pipeline": {"overrides": list(cfg.pipeline), "checkpoint": _shown(checkpoint_path(pipeline_cfg)),
+                     "backend": pipeline_cfg.backend,
                      "keypoints": pipeline_cfg.keypoints, "threads": pipeline_cfg.threads},
         "peer": theirs[0]["peer"] if peer is not None and theirs else None,
         "repeats": cfg.repeats,

@@ -16,15 +16,13 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from pose_lab.checkpoint import load_module
 from pose_lab.errors import PoseLabError
 from pose_lab.exercise.outputs import ExerciseOutputs, summary_text
 from pose_lab.exercise.pipeline import ExercisePipeline, KeypointSource, estimator_source
 from pose_lab.exercise.tracking import TrackingSettings
 from pose_lab.exercise.video import open_frames
-from pose_lab.export import default_output, export_onnx, onnx_metadata
+from pose_lab.export import onnx_beside
 from pose_lab.inference import PoseEstimator
-from pose_lab.models.flip_test import FlipAveraged
 from pose_lab.predict import DEFAULT_CHECKPOINT
 
 # The network path each keypoint choice needs.
@@ -40,19 +38,7 @@ def onnx_file(cfg: DictConfig) -> Path:
     there when missing or older than the checkpoint."""
     if cfg.onnx:
         return Path(cfg.onnx)
-    checkpoint = checkpoint_path(cfg)
-    path = NETWORK_PATH[cfg.keypoints]
-    file = default_output(checkpoint, path, cfg.flip_test)
-    if checkpoint.is_file() and (not file.is_file() or file.stat().st_mtime < checkpoint.stat().st_mtime):
-        module, config = load_module(checkpoint)
-        net = FlipAveraged(module.net) if cfg.flip_test else module.net
-        try:
-            export_onnx(net, path, file, onnx_metadata(config, path, checkpoint, cfg.flip_test))
-        except OSError as error:
-            raise PoseLabError(f"cannot write {file} (the ONNX copy of {checkpoint}): {error.strerror}; pass "
-                               "onnx=PATH of a file written by `python -m pose_lab.export`, or backend=torch") from None
-        print(f"exported {checkpoint} ({path} path) to {file} for ONNX Runtime")
-    return file
+    return onnx_beside(checkpoint_path(cfg), NETWORK_PATH[cfg.keypoints], cfg.flip_test)
 
 
 def build_source(cfg: DictConfig) -> KeypointSource:

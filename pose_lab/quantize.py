@@ -1,0 +1,72 @@
+"""Int8 ONNX models for ONNX Runtime on the CPU: static quantization calibrated on real training images.
+
+Weights become int8 per output channel and activations uint8, with scales read off the activations of
+calibration inputs (QDQ format, which ONNX Runtime's CPU kernels fuse into integer convolutions). Calibration
+uses the training split only, prepared exactly as the estimator prepares an image (letterbox + normalisation),
+so test images never shape the quantization. The int8 file keeps the fp32 file's metadata (checkpoint, path,
+flip test) and adds `pose_lab.quantized`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+from omegaconf import OmegaConf
+
+from pose_lab.data.lsp import load_lsp
+from pose_lab.data.splits import split_numbers
+from pose_lab.errors import PoseLabError
+from pose_lab.inference import PoseEstimator, prepare
+
+QUANTIZED_METADATA_KEY = "pose_lab.quantized"
+
+
+def calibration_inputs(estimator: PoseEstimator, root: str | Path | None, split: object = "standard",
+                       count: int = 200) -> list[np.ndarray]:
+    """(1,3,S,S) float32 inputs of the first `count` training images of `split` under the LSP `root`, prepared
+    as `estimator` prepares an image."""
+    if count < 1:
+        raise PoseLabError(f"calibration needs at least 1 image, got {count}")
+    annotations, images = load_lsp(root)
+    split = OmegaConf.to_container(split) if OmegaConf.is_config(split) else split
+    numbers = split_numbers(split, "train", num_images=len(annotations))[:count]
+    return [prepare(images[number - 1], estimator.input_size, estimator.normalize)[0][None].numpy()
+            for number in numbers]
+
+
+class _Feed:
+    """onnxruntime.quantization's CalibrationDataReader protocol over a list of inputs."""
+
+    def __init__(self, input_name: str, inputs: Iterable[np.ndarray]) -> None:
+        self._feeds: Iterator[dict[str, np.ndarray]] = iter({input_name: x} for x in inputs)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._feeds, None)
+
+
+def quantize_int8(source: str | Path, target: str | Path, calibration: list[np.ndarray]) -> Path:
+    """Write an int8 copy of the fp32 ONNX file `source` to `target`, calibrated on `calibration` inputs."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if not calibration:
+        raise PoseLabError("int8 quantization needs calibration inputs (training images); got none")
+    source, target = Path(source), Path(target)
+    model = onnx.load(str(source))
+    with tempfile.TemporaryDirectory(prefix="pose_lab_int8_") as folder:
+        prepared = Path(folder) / "prepared.onnx"
+        # The symbolic pass cannot size the dynamic batch through Reshape; ONNX's own shape inference suffices.
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        quantize_static(str(prepared), str(target), _Feed(model.graph.input[0].name, calibration),
+                        quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8)
+    quantized = onnx.load(str(target))
+    metadata = {entry.key: entry.value for entry in model.metadata_props}
+    metadata[QUANTIZED_METADATA_KEY] = f"int8 (static, per-channel weights), {len(calibration)} calibration images"
+    onnx.helper.set_model_props(quantized, metadata)
+    onnx.save(quantized, str(target))
+    return target

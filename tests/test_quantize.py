@@ -1,0 +1,69 @@
+"""Int8 quantization: calibration reads training images only, prepared as the estimator prepares them; the
+export command's int8 copy runs in ONNX Runtime close to the fp32 file, keeps its metadata and is smaller."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import open_dict
+
+from pose_lab.data.lsp import load_lsp
+from pose_lab.errors import PoseLabError
+from pose_lab.export import export
+from pose_lab.inference import PoseEstimator, prepare
+from pose_lab.quantize import QUANTIZED_METADATA_KEY, calibration_inputs, quantize_int8
+from pose_lab.runtime import onnx_session
+from pose_lab.train import train
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+TINY_SPLIT = "{train: [1, 8], val: [9, 12], test: [13, 16]}"
+
+
+@pytest.fixture
+def checkpoint(train_cfg) -> Path:
+    return Path(train(train_cfg("phase=pretrain"))["best_checkpoint"])
+
+
+def test_calibration_uses_the_first_training_images_prepared_like_the_estimator(
+        checkpoint: Path, tiny_lsp_root: Path) -> None:
+    estimator = PoseEstimator.from_checkpoint(checkpoint)
+    split = {"train": [5, 8], "val": [9, 12], "test": [1, 4]}
+    inputs = calibration_inputs(estimator, tiny_lsp_root, split, count=3)
+    _, images = load_lsp(tiny_lsp_root)
+    assert len(inputs) == 3
+    expected = prepare(images[4], estimator.input_size, estimator.normalize)[0][None].numpy()  # image 5
+    np.testing.assert_array_equal(inputs[0], expected)
+    assert len(calibration_inputs(estimator, tiny_lsp_root, split, count=100)) == 4  # all of train, no more
+    with pytest.raises(PoseLabError, match="at least 1 image"):
+        calibration_inputs(estimator, tiny_lsp_root, split, count=0)
+    with pytest.raises(PoseLabError, match="calibration inputs"):
+        quantize_int8("unused.onnx", "unused_int8.onnx", [])
+
+
+def test_export_writes_an_int8_copy_close_to_fp32(checkpoint: Path, tiny_lsp_root: Path, tmp_path: Path) -> None:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("export", overrides=[f"ckpt={checkpoint}", f"output={tmp_path / 'model.onnx'}",
+                                           "quantize=true", f"lsp_root={tiny_lsp_root}",
+                                           f"calibration_split={TINY_SPLIT}", "calibration_images=6"])
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path / "run")
+    summary = export(cfg)
+    fp32, int8 = tmp_path / "model.onnx", tmp_path / "model_int8.onnx"
+    assert summary["int8"] == {"onnx": str(int8), "calibration_images": 6}
+    assert int8.stat().st_size < 0.5 * fp32.stat().st_size
+    metadata = {entry.key: entry.value for entry in onnx.load(str(int8)).metadata_props}
+    assert metadata[QUANTIZED_METADATA_KEY].startswith("int8")
+    fp32_keys = {entry.key for entry in onnx.load(str(fp32)).metadata_props}
+    assert fp32_keys < set(metadata)
+    x = np.random.default_rng(0).normal(size=(2, 3, 64, 64)).astype(np.float32)
+    (coords, visibility), (coords8, visibility8) = (onnx_session(f).run(None, {"image": x}) for f in (fp32, int8))
+    assert coords8.shape == coords.shape and visibility8.shape == visibility.shape
+    assert np.abs(coords8 - coords).max() < 0.05  # coordinates in [0, 1] of the input
+    estimator = PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=int8)
+    assert estimator.predict(np.zeros((50, 40, 3), np.uint8))[0].keypoints.shape == (14, 2)
