@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
-import onnx
 from omegaconf import OmegaConf
 
 from pose_lab.data.lsp import load_lsp
@@ -50,6 +49,7 @@ class _Feed:
 
 def quantize_int8(source: str | Path, target: str | Path, calibration: list[np.ndarray]) -> Path:
     """Write an int8 copy of the fp32 ONNX file `source` to `target`, calibrated on `calibration` inputs."""
+    import onnx  # optional dependencies (the `onnx` extra), like the export itself
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 

@@ -36,7 +36,7 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
 }
 # Name of the (B,3,S,S) input of exported ONNX files.
 INPUT_NAME = "image"
-ONNX_INSTALL_HINT = "pip install 'pose_lab[onnx]' (onnx, onnxruntime, onnxscript)"
+ONNX_INSTALL_HINT = "pip install 'pose_lab[onnx]' (onnx, onnxruntime, onnxscript), or pass backend=torch"
 
 Infer = Callable[[Tensor], Sequence[Tensor]]
 
