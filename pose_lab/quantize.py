@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from pose_lab.data.lsp import load_lsp
+from pose_lab.data.lsp import JOINTS_FILE, load_images, read_joints, resolve_root
 from pose_lab.data.splits import split_numbers
 from pose_lab.errors import PoseLabError
 from pose_lab.inference import PoseEstimator, prepare
@@ -30,11 +30,11 @@ def calibration_inputs(estimator: PoseEstimator, root: str | Path | None, split:
     as `estimator` prepares an image."""
     if count < 1:
         raise PoseLabError(f"calibration needs at least 1 image, got {count}")
-    annotations, images = load_lsp(root)
+    folder = resolve_root(root)
     split = OmegaConf.to_container(split) if OmegaConf.is_config(split) else split
-    numbers = split_numbers(split, "train", num_images=len(annotations))[:count]
-    return [prepare(images[number - 1], estimator.input_size, estimator.normalize)[0][None].numpy()
-            for number in numbers]
+    numbers = split_numbers(split, "train", num_images=len(read_joints(folder / JOINTS_FILE)))[:count]
+    return [prepare(image, estimator.input_size, estimator.normalize)[0][None].numpy()
+            for image in load_images(folder, numbers)]
 
 
 class _Feed:

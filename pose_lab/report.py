@@ -458,10 +458,9 @@ def sweep_commands(sweep_dirs: list[Path], root: Path, runs: list[Run]) -> list[
     for run in runs:
         if any(run.folder.is_relative_to(folder) for folder in sweeps):
             continue
-        overrides = run.folder / ".hydra" / "overrides.yaml"
-        if overrides.is_file():
-            typed = OmegaConf.to_container(_load_yaml(overrides, ListConfig), resolve=False)
-            words = ["python", "-m", "pose_lab.train", *typed]
+        overrides = run_overrides(run)
+        if overrides is not None:
+            words = ["python", "-m", "pose_lab.train", *overrides]
             commands.append(f"`{shlex.join(words)}` (run `{run.folder.relative_to(root)}`)")
         else:
             commands.append(f"not recorded for `{run.folder.relative_to(root)}` (no .hydra/overrides.yaml)")
@@ -508,9 +507,9 @@ def levers_section(runs: list[Run], root: Path) -> list[str]:
     seeds = sorted({run.seed for run in runs})
     return ["", "## Levers: one change at a time", "",
             "Each run changes the control's recipe by the overrides shown; one seed each "
-            f"({', '.join(map(str, seeds))}), test scores of the final phase with the difference from the control. A single run moves by a few "
-            "points with the seed alone (see the std of the seeded tables above): read these as leads to re-run "
-            "over seeds, not as settled effects. Common control settings: split "
+            f"({', '.join(map(str, seeds))}), test scores of the final phase with the difference from the control. "
+            "A single run moves by a few points with the seed alone (see the std of the seeded tables above): "
+            "read these as leads to re-run over seeds, not as settled effects. Common control settings: split "
             f"`{control.split}`, input {control.input_size} px, phases {control.phases}. {budget_line(runs)}", "",
             *_markdown_table(header, body), "", "Lever runs:", "", *(f"- {command}" for command in
                                                                     sweep_commands([root], root, runs))]
