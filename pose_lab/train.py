@@ -41,12 +41,22 @@ def _run_config(cfg: DictConfig, run_dir: Path) -> DictConfig:
     return resolved
 
 
+def _relocated(result: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
+    """A finished stage's record, with its best checkpoint found in `stage_dir` when the run folder has moved
+    since it was written (copied back from a GPU machine, say), so that the next stage can start from it."""
+    recorded = Path(result["best_checkpoint"])
+    here = stage_dir / "checkpoints" / recorded.name
+    if not recorded.is_file() and here.is_file():
+        return {**result, "best_checkpoint": str(here)}
+    return result
+
+
 def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.LightningDataModule,
               stage_dir: Path, init_from: str | None) -> dict[str, Any]:
     """Fit one phase stage (or skip it if it already finished) and test its best checkpoint."""
     done = stage_dir / "metrics.json"
     if done.is_file():
-        return json.loads(done.read_text())
+        return _relocated(json.loads(done.read_text()), stage_dir)
     L.seed_everything(cfg.seed, workers=True)
     module = instantiate(cfg.model, scheduler=stage.get("scheduler"))
     last = stage_dir / "checkpoints" / "last.ckpt"

@@ -1,6 +1,7 @@
 """The training entry point end to end on the tiny fixture with trainer=smoke: stages, outputs, resume."""
 
 import csv
+import shutil
 from pathlib import Path
 
 import lightning as L
@@ -97,3 +98,18 @@ def test_a_stage_schedule_is_sized_to_that_stage(train_cfg) -> None:
         rates = [float(row["lr-Adam"]) for row in csv.DictReader(log) if row.get("lr-Adam")]
     # The whole cosine runs within the stage's 3 epochs: base rate first, final_ratio of it last.
     assert rates == pytest.approx([1e-3, 1e-3 * (0.1 + 0.9 * 0.5), 1e-3 * 0.1])
+
+
+def test_a_moved_run_folder_resumes_from_its_own_checkpoints(train_cfg, tmp_path: Path) -> None:
+    cfg = train_cfg("phase=both")
+    first = Path(cfg.paths.output_dir)
+    train(cfg)
+    moved = tmp_path / "copied_back"
+    shutil.move(first, moved)
+    shutil.rmtree(moved / "regression")  # as if the run had stopped before its regression stage
+    (moved / "metrics.json").unlink()
+    resumed = train_cfg(f"resume={moved}")
+    resumed.paths.output_dir = str(moved)
+    summary = train(resumed)
+    assert summary["stages"]["pretrain"]["best_checkpoint"] == str(moved / "pretrain/checkpoints/best.ckpt")
+    assert Path(summary["best_checkpoint"]).is_relative_to(moved / "regression")
