@@ -337,8 +337,7 @@ def comparison_estimator(cfg: DictConfig, backend: str, folder: Path) -> PoseEst
     module, config = load_module(cfg.ckpt)
     export_onnx(module.net, "regression", file, onnx_metadata(config, "regression", cfg.ckpt))
     if backend == INT8_SIDE:
-        calibration = calibration_inputs(PoseEstimator.from_checkpoint(cfg.ckpt), cfg.lsp_root, cfg.peer_split,
-                                         cfg.calibration_images)
+        calibration = calibration_inputs(config, cfg.lsp_root, cfg.peer_split, cfg.calibration_images)
         file = quantize_int8(file, int8_output(file), calibration)
     return PoseEstimator.from_checkpoint(cfg.ckpt, backend="onnxruntime", onnx_path=file,
                                          threads=torch.get_num_threads())

@@ -33,7 +33,7 @@ import pose_lab
 from pose_lab import skeleton
 from pose_lab.checkpoint import load_module
 from pose_lab.errors import PoseLabError, exit_on_user_error
-from pose_lab.inference import PoseEstimator, normalization
+from pose_lab.inference import normalization
 from pose_lab.jsonfile import write_json
 from pose_lab.models.flip_test import FlipAveraged
 from pose_lab.models.network import BlazePoseNet
@@ -234,8 +234,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         raise ExportError(f"{file} does not match PyTorch: max abs difference {failed} above the tolerance "
                           f"{cfg.tolerance} (numbers in {out_dir / 'export.json'})")
     if cfg.quantize:
-        estimator = PoseEstimator.from_checkpoint(cfg.ckpt)
-        calibration = calibration_inputs(estimator, cfg.lsp_root, cfg.calibration_split, cfg.calibration_images)
+        calibration = calibration_inputs(config, cfg.lsp_root, cfg.calibration_split, cfg.calibration_images)
         quantized = quantize_int8(file, int8_output(file), calibration)
         summary["int8"] = {"onnx": str(quantized), "calibration_images": len(calibration)}
         write_json(out_dir / "export.json", summary)

@@ -14,26 +14,28 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from pose_lab.data.lsp import JOINTS_FILE, load_images, read_joints, resolve_root
 from pose_lab.data.splits import split_numbers
 from pose_lab.errors import PoseLabError
-from pose_lab.inference import PoseEstimator, prepare
+from pose_lab.data.dataset import Normalize
+from pose_lab.inference import normalization, prepare
 
 QUANTIZED_METADATA_KEY = "pose_lab.quantized"
 
 
-def calibration_inputs(estimator: PoseEstimator, root: str | Path | None, split: object = "standard",
+def calibration_inputs(config: DictConfig, root: str | Path | None, split: object = "standard",
                        count: int = 200) -> list[np.ndarray]:
     """(1,3,S,S) float32 inputs of the first `count` training images of `split` under the LSP `root`, prepared
-    as `estimator` prepares an image."""
+    as the estimator of a checkpoint with this `config` prepares an image (its input size and normalisation)."""
     if count < 1:
         raise PoseLabError(f"calibration needs at least 1 image, got {count}")
     folder = resolve_root(root)
     split = OmegaConf.to_container(split) if OmegaConf.is_config(split) else split
     numbers = split_numbers(split, "train", num_images=len(read_joints(folder / JOINTS_FILE)))[:count]
-    return [prepare(image, estimator.input_size, estimator.normalize)[0][None].numpy()
+    normalize = Normalize(*normalization(config))
+    return [prepare(image, config.data.input_size, normalize)[0][None].numpy()
             for image in load_images(folder, numbers)]
 
 

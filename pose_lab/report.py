@@ -642,7 +642,7 @@ def budget_line(runs: list[Run]) -> str:
         schedule = f", {scheduler.rsplit('.', 1)[-1]} schedule" if scheduler not in (None, "varies") else ""
         configured = shared(f"phase.stages.{stage}.epochs")
         ran = sorted({run.epochs_run[stage] for run in runs if stage in run.epochs_run})
-        stopped = [epochs for epochs in ran if epochs != configured]
+        stopped = any(epochs != configured for epochs in ran)
         early = f" ({'–'.join(map(str, sorted({ran[0], ran[-1]})))} run: stopped early)" if stopped else ""
         stages.append(f"{stage} {configured} epochs{early}{schedule}")
     parts = ["; ".join(stages)]
@@ -677,7 +677,7 @@ def report_command(cfg: DictConfig) -> str:
 def render(cfg: DictConfig, sweep_dirs: list[Path], runs: list[Run], summary: dict[Group, list[VariantRow]],
            bench: dict[str, Any] | None, plot: Path | None, plot_note: str,
            exercise: dict[str, Any] | None = None, peer: dict[str, Any] | None = None,
-           levers: list[Run] | None = None) -> str:
+           levers: tuple[list[Run], Path] | None = None) -> str:
     """The whole RESULTS.md."""
     finished = sum(run.test is not None for run in runs)
     root = common_root(sweep_dirs)
@@ -720,7 +720,7 @@ def render(cfg: DictConfig, sweep_dirs: list[Path], runs: list[Run], summary: di
     if exercise is not None:
         lines += exercise_section(exercise, f"`{cfg.exercise_bench}`")
     if levers:
-        lines += levers_section(levers, common_root(sweep_folders(cfg.levers)))
+        lines += levers_section(*levers)
     issues = problems(root, summary)
     lines += ["", "## Missing or failed runs", "",
               *(issues or [f"None: every run folder has its {METRICS_FILE} and every variant the same seeds."])]
@@ -765,7 +765,10 @@ def report(cfg: DictConfig) -> dict[str, Any]:
                                "no variant has both a finished run and a CPU latency at its input size."))
     output = Path(cfg.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    levers = [run for folder in sweep_folders(cfg.levers) for run in collect_runs(folder)] if cfg.levers else None
+    levers = None
+    if cfg.levers:
+        lever_dirs = sweep_folders(cfg.levers)
+        levers = ([run for folder in lever_dirs for run in collect_runs(folder)], common_root(lever_dirs))
     output.write_text(render(cfg, sweep_dirs, runs, summary, bench, plot, note, exercise, peer, levers))
     print(f"wrote {output}" + (f" and {plot}" if plot else ""))
     return {"output": str(output), "plot": str(plot) if plot else None, "groups": summary}

@@ -12,6 +12,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
+from pose_lab.checkpoint import load_module
 from pose_lab.data.lsp import load_lsp
 from pose_lab.errors import PoseLabError
 from pose_lab.export import export
@@ -33,14 +34,15 @@ def test_calibration_uses_the_first_training_images_prepared_like_the_estimator(
         checkpoint: Path, tiny_lsp_root: Path) -> None:
     estimator = PoseEstimator.from_checkpoint(checkpoint)
     split = {"train": [5, 8], "val": [9, 12], "test": [1, 4]}
-    inputs = calibration_inputs(estimator, tiny_lsp_root, split, count=3)
+    config = load_module(checkpoint)[1]
+    inputs = calibration_inputs(config, tiny_lsp_root, split, count=3)
     _, images = load_lsp(tiny_lsp_root)
     assert len(inputs) == 3
     expected = prepare(images[4], estimator.input_size, estimator.normalize)[0][None].numpy()  # image 5
     np.testing.assert_array_equal(inputs[0], expected)
-    assert len(calibration_inputs(estimator, tiny_lsp_root, split, count=100)) == 4  # all of train, no more
+    assert len(calibration_inputs(config, tiny_lsp_root, split, count=100)) == 4  # all of train, no more
     with pytest.raises(PoseLabError, match="at least 1 image"):
-        calibration_inputs(estimator, tiny_lsp_root, split, count=0)
+        calibration_inputs(config, tiny_lsp_root, split, count=0)
     with pytest.raises(PoseLabError, match="calibration inputs"):
         quantize_int8("unused.onnx", "unused_int8.onnx", [])
 

@@ -37,13 +37,13 @@ from pose_lab.jsonfile import write_json
 from pose_lab.peer import check_peer_python, run_peer
 
 
-
 def _shown(path: Path) -> str:
     """`path` relative to the working directory when inside it (the repository root under make), else as given."""
     try:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
 
 def pipeline_config(exercise: str, video: Path, overrides: list[str]) -> DictConfig:
     """conf/exercise_video.yaml for one clip, composed as the command line would."""
