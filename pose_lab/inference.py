@@ -49,6 +49,7 @@ class Prediction(NamedTuple):
     visibility: np.ndarray  # (K,) probability that each joint is visible
     heatmaps: np.ndarray | None = None  # (K,h,w) over the letterboxed input (h = w = S/2); with return_heatmaps
     heatmap_keypoints: np.ndarray | None = None  # (K,2) heatmap-decoded, original pixels; with return_heatmaps
+    heatmap_scores: np.ndarray | None = None  # (K,) peak of each joint's heatmap (near 0: no joint found); ditto
 
 
 def normalization(config: DictConfig) -> tuple[list[float], list[float]]:
@@ -274,6 +275,7 @@ class PoseEstimator:
         if not heatmaps:
             return [Prediction(*pose) for pose in zip(keypoints, visibility)]
         maps = outputs["heatmaps"][:, : coords.shape[1]].float().cpu()  # extra (negative) maps are not joints
-        points, _ = self.heatmap_codec.decode(maps)
+        points, scores = self.heatmap_codec.decode(maps)
         heatmap_keypoints = apply_affine(points.numpy().astype(np.float64), to_original).astype(np.float32)
-        return [Prediction(*pose) for pose in zip(keypoints, visibility, maps.numpy(), heatmap_keypoints)]
+        return [Prediction(*pose) for pose in zip(keypoints, visibility, maps.numpy(), heatmap_keypoints,
+                                                  scores.numpy())]

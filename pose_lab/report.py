@@ -123,7 +123,7 @@ def _split_label(split: Any) -> str:
     return split if isinstance(split, str) else json.dumps(split)
 
 
-def _load_yaml(path: Path, kind: type[DictConfig] | type[ListConfig] = DictConfig) -> Any:
+def _load_yaml(path: Path, kind: type[DictConfig | ListConfig] = DictConfig) -> Any:
     """A YAML file written by pose_lab.train or Hydra, as a DictConfig (or ListConfig)."""
     try:
         loaded = OmegaConf.load(path)
@@ -592,11 +592,16 @@ def exercise_section(bench: dict[str, Any], path: str) -> list[str]:
     def speed(side: dict[str, Any] | None) -> str:
         return "n/a" if side is None else f"{side['fps']:.1f}"
 
+    def agreement(clip: dict[str, Any]) -> str:
+        value = clip.get("keypoint_agreement_with_peer")
+        return "n/a" if value is None else f"{100 * value:.1f}%"
+
     header = ["clip", "exercise", "hand count (+ partial)", "pose_lab reps", "peer reps",
-              "pose_lab counter on peer keypoints", "pose_lab frames/s", "peer frames/s"]
+              "pose_lab counter on peer keypoints", "keypoints within 0.2 torso of peer's", "pose_lab frames/s",
+              "peer frames/s"]
     body = [[f"`{clip['clip']}`", clip["exercise"], f"{clip['expected']['reps']} (+{clip['expected']['partial']})",
              count(clip["pose_lab"]), count(clip["peer"]), str(clip.get("pose_lab_counter_on_peer_keypoints", "n/a")),
-             speed(clip["pose_lab"]), speed(clip["peer"])] for clip in bench["clips"]]
+             agreement(clip), speed(clip["pose_lab"]), speed(clip["peer"])] for clip in bench["clips"]]
     overall = bench["overall"]
     ours, theirs = overall.get("pose_lab"), overall.get("peer")
     lines = ["", "## Exercise analytics on real clips", "",
@@ -605,7 +610,9 @@ def exercise_section(bench: dict[str, Any], path: str) -> list[str]:
              f"{bench['repeats']} passes per clip, the two sides alternating), side by side in one run. Peer: "
              f"{bench.get('peer') or 'not run'}. `pose_lab counter on peer keypoints` runs pose_lab's counting on "
              "the peer's keypoints instead of pose_lab's network: it separates counting errors from keypoint "
-             "errors.", "", *_markdown_table(header, body)]
+             "errors. `keypoints within 0.2 torso of peer's` is PCK@0.2 of pose_lab's smoothed keypoints with the "
+             "peer's standing in for the truth (the peer's visible limb joints, frames where it found the torso; "
+             "frames where pose_lab found nobody count as misses): how far apart the two keypoint streams are.", "", *_markdown_table(header, body)]
     if ours:
         lines += ["", f"Overall: pose_lab {ours['fps']:.1f} frames/s, {ours['exact_clips']} of {ours['clips']} clips "
                       "counted exactly"

@@ -144,6 +144,7 @@ def test_heatmaps_on_request(checkpoint: Path) -> None:
         assert isinstance(with_maps, Prediction)
         assert with_maps.heatmaps.shape == (NUM_JOINTS, SIZE // 2, SIZE // 2)
         assert with_maps.heatmap_keypoints.shape == (NUM_JOINTS, 2)
+        np.testing.assert_allclose(with_maps.heatmap_scores, with_maps.heatmaps.reshape(NUM_JOINTS, -1).max(1))
         # The full path's regression output is the regression path's.
         np.testing.assert_allclose(with_maps.keypoints, without.keypoints, atol=1e-3)
 

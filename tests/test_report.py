@@ -239,7 +239,8 @@ def _exercise_bench(path: Path, pose_lab_reps: int) -> Path:
                 "peer": "stand-in peer", "machine": {"cpu": "Test CPU", "cpu_count": 2},
                 "pipeline": {"backend": "onnxruntime", "keypoints": "regression", "threads": 2},
                 "clips": [{"clip": "squat.mp4", "exercise": "squat", "expected": {"reps": 3, "partial": 0},
-                           "pose_lab": side, "peer": peer, "pose_lab_counter_on_peer_keypoints": 3}],
+                           "pose_lab": side, "peer": peer, "pose_lab_counter_on_peer_keypoints": 3,
+                           "keypoint_agreement_with_peer": 0.4261}],
                 "overall": {"pose_lab": {"fps": 150.0, "exact_clips": int(side["exact"]), "clips": 1},
                             "peer": {"fps": 50.0, "exact_clips": 0, "clips": 1}, "speed_ratio": 3.0}}
     path.write_text(json.dumps(exercise))
@@ -253,7 +254,7 @@ def test_exercise_bench_becomes_a_section_with_counts_and_the_speed_ratio(
     section = markdown.split("## Exercise analytics on real clips", 1)[1]
     row = next(line for line in section.splitlines() if line.startswith("| `squat.mp4` |"))
     assert [cell.strip() for cell in row.strip("|").split("|")] == \
-        ["`squat.mp4`", "squat", "3 (+0)", "3 ✓", "4 ✗", "3", "150.0", "50.0"]
+        ["`squat.mp4`", "squat", "3 (+0)", "3 ✓", "4 ✗", "3", "42.6%", "150.0", "50.0"]
     assert "**3.00×** the peer's speed" in section
     assert "the keypoints are what fails" not in section  # pose_lab counted its one clip exactly
     with pytest.raises(PoseLabError, match="exercise_bench=.*no such file"):

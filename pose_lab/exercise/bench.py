@@ -23,17 +23,20 @@ from typing import Any
 
 import hydra
 import numpy as np
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from pose_lab import skeleton
 from pose_lab.bench import CONF_DIR, machine_info
 from pose_lab.errors import PoseLabError, exit_on_user_error
-from pose_lab.exercise.pipeline import KeypointSource
+from pose_lab.exercise.pipeline import KeypointSource, SourcePose
 from pose_lab.exercise.run import build_pipeline, build_source, checkpoint_path
 from pose_lab.exercise.video import open_frames
 from pose_lab.jsonfile import write_json
+from pose_lab.metrics import pck_hits
 from pose_lab.peer import check_peer_python, run_peer
 
 
@@ -54,17 +57,39 @@ def pipeline_config(exercise: str, video: Path, overrides: list[str]) -> DictCon
 
 
 def time_pose_lab(cfg: DictConfig, source: KeypointSource) -> dict[str, Any]:
-    """One timed pass of pose_lab's pipeline over cfg.video: frames, seconds, reps."""
+    """One timed pass of pose_lab's pipeline over cfg.video: frames, seconds, reps, and the (T,K,2) smoothed
+    keypoints it analysed (NaN where it found no person)."""
     started = time.perf_counter()
     frames = open_frames(cfg.video, cfg.fps)
     pipeline = build_pipeline(cfg, source, frames.fps)
+    keypoints = []
     with frames:
         for index, seconds, frame in frames:
-            pipeline.step(index, seconds, frame)
+            keypoints.append(pipeline.step(index, seconds, frame).keypoints)
     reps = pipeline.finish()
     elapsed = time.perf_counter() - started
     return {"frames": pipeline.frames_seen, "seconds": elapsed, "reps": len(reps),
-            "frames_with_person": pipeline.frames_with_person}
+            "frames_with_person": pipeline.frames_with_person, "keypoints": np.stack(keypoints)}
+
+
+def agreement_with_peer(ours: np.ndarray, peer: np.ndarray, peer_visibility: np.ndarray,
+                        min_visibility: float = 0.5) -> float | None:
+    """PCK@0.2 (torso) of our (T,K,2) keypoints with the peer's standing in for the truth: the fraction of the
+    peer's limb joints (visibility >= min_visibility; LSP's neck and head top are only derived from MediaPipe's
+    landmarks) that ours put within 0.2 torso lengths, over the frames where the peer found the torso. Our frames
+    without a person count as misses. None when the peer found nobody. It tells a keypoint problem from a
+    counting problem, in numbers."""
+    frames = min(len(ours), len(peer))
+    ours, peer, peer_visibility = ours[:frames], peer[:frames], peer_visibility[:frames]
+    torso = list(skeleton.NORMALISER_JOINTS["torso"])
+    with_torso = np.isfinite(peer[:, torso]).all(axis=(1, 2))
+    if not with_torso.any():
+        return None
+    hits = pck_hits(torch.from_numpy(ours[with_torso]), torch.from_numpy(np.nan_to_num(peer[with_torso])),
+                    "torso", 0.2).numpy()
+    scored = (peer_visibility[with_torso] >= min_visibility) & np.isfinite(peer[with_torso]).all(axis=2)
+    scored[:, [skeleton.joint_index("neck"), skeleton.joint_index("head_top")]] = False
+    return round(float(hits[scored].mean()), 4) if scored.any() else None
 
 
 def time_peer(python: Path, video: Path, exercise: str, keypoints: Path) -> dict[str, Any]:
@@ -80,9 +105,10 @@ def count_peer_keypoints(cfg: DictConfig, keypoints: Path, frame_size: tuple[int
     poses, visibility, fps = stored["keypoints"], stored["visibility"], float(stored["fps"])
     frame_index = iter(range(len(poses)))
 
-    def peer_source(frame: np.ndarray, region: object) -> tuple[np.ndarray, np.ndarray]:
+    def peer_source(frame: np.ndarray, region: object) -> SourcePose:
         index = next(frame_index)
-        return poses[index], visibility[index]
+        # MediaPipe's visibility is a probability, like the regression path's visibility output.
+        return SourcePose(poses[index], visibility[index], visibility[index] >= cfg.min_found.regression)
 
     pipeline = build_pipeline(cfg, peer_source, fps)
     blank = np.zeros((frame_size[1], frame_size[0], 3), np.uint8)  # no cuts: the peer saw the real frames
@@ -154,6 +180,9 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
             with open_frames(video) as frames:
                 size = frames.size
             entry["pose_lab_counter_on_peer_keypoints"] = count_peer_keypoints(pipeline_cfg, landmarks, size)
+            stored = np.load(landmarks)
+            entry["keypoint_agreement_with_peer"] = agreement_with_peer(ours[0]["keypoints"], stored["keypoints"],
+                                                                        stored["visibility"])
         clips.append(entry)
         print(_line(entry))
     result = {

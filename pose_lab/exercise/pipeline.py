@@ -11,13 +11,15 @@ settings mean the same on 406-wide and 1280-wide video) -> angles, counting and 
 (:class:`pose_lab.exercise.analysis.ExerciseAnalysis`). A cut or a lost pose resets the tracker, the
 smoother and the rep in progress, so a rep is never stitched together across two camera views.
 
-The keypoint source is any callable `(frame, region) -> (keypoints (K,2) frame pixels, visibility (K,))`;
-:func:`estimator_source` wraps a trained network, and tests pass a scripted one.
+The keypoint source is any callable `(frame, region) -> SourcePose`: keypoints, their visibility, and which
+joints it found at all (the tracker's person test); :func:`estimator_source` wraps a trained network, and tests
+pass a scripted one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 from omegaconf import DictConfig
@@ -29,20 +31,38 @@ from pose_lab.exercise.tracking import PersonTracker, TrackingSettings
 from pose_lab.inference import PoseEstimator, Region
 from pose_lab.skeleton import NUM_JOINTS
 
-KeypointSource = Callable[[np.ndarray, Region | None], tuple[np.ndarray, np.ndarray]]
 Frame = tuple[int, float, np.ndarray]
 
 
-def estimator_source(estimator: PoseEstimator, keypoints: str = "regression") -> KeypointSource:
+class SourcePose(NamedTuple):
+    """One frame's pose from a keypoint source."""
+
+    keypoints: np.ndarray  # (K,2) frame pixels
+    visibility: np.ndarray  # (K,) probability that each joint is visible: facing side, which joints angles use
+    found: np.ndarray  # (K,) bool: the source found the joint at all: the tracker's "is there a person" test
+
+
+KeypointSource = Callable[[np.ndarray, Region | None], SourcePose]
+
+
+def estimator_source(estimator: PoseEstimator, keypoints: str = "regression", min_found: float = 0.3) -> KeypointSource:
     """A KeypointSource running `estimator` on one frame: its regression output (BlazePose's fast path) or,
-    with keypoints="heatmap", the heatmap-decoded joints of the full path."""
+    with keypoints="heatmap", the heatmap-decoded joints of the full path.
+
+    A joint is found when its confidence reaches `min_found`: the peak of its heatmap for heatmap keypoints,
+    the visibility output for regression keypoints (the fast path computes no heatmaps). The heatmap peak is
+    the better test: the visibility output stays high on a frame with nobody in it.
+    """
     if keypoints not in ("regression", "heatmap"):
         raise ValueError(f"keypoints must be 'regression' or 'heatmap', got {keypoints!r}")
     heatmaps = keypoints == "heatmap"
 
-    def source(frame: np.ndarray, region: Region | None) -> tuple[np.ndarray, np.ndarray]:
+    def source(frame: np.ndarray, region: Region | None) -> SourcePose:
         [prediction] = estimator.predict(frame, return_heatmaps=heatmaps, regions=[region])
-        return (prediction.heatmap_keypoints if heatmaps else prediction.keypoints), prediction.visibility
+        if heatmaps:
+            return SourcePose(prediction.heatmap_keypoints, prediction.visibility,
+                              prediction.heatmap_scores >= min_found)
+        return SourcePose(prediction.keypoints, prediction.visibility, prediction.visibility >= min_found)
 
     return source
 
@@ -80,8 +100,8 @@ class ExercisePipeline:
             notes.append("scene cut")
         height, width = frame.shape[:2]
         region = self.tracker.region
-        keypoints, visibility = self.source(frame, region)
-        person = self.tracker.update(keypoints, visibility, (width, height))
+        keypoints, visibility, found = self.source(frame, region)
+        person = self.tracker.update(keypoints, found, (width, height))
         self.frames_seen += 1
         if person:
             self.frames_with_person += 1

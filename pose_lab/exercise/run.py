@@ -49,7 +49,7 @@ def build_source(cfg: DictConfig) -> KeypointSource:
     onnx = onnx_file(cfg) if cfg.backend == "onnxruntime" else None
     estimator = PoseEstimator.from_checkpoint(checkpoint, device=cfg.device, backend=cfg.backend, onnx_path=onnx,
                                               threads=cfg.threads, flip_test=cfg.flip_test)
-    return estimator_source(estimator, cfg.keypoints)
+    return estimator_source(estimator, cfg.keypoints, cfg.min_found[cfg.keypoints])
 
 
 def build_pipeline(cfg: DictConfig, source: KeypointSource, fps: float) -> ExercisePipeline:

@@ -5,7 +5,7 @@ found poorly in the whole frame and well in a square around them. The first fram
 pose was lost, is letterboxed whole; every later frame is cropped to a square around the previous frame's
 confident keypoints, grown by a margin on each side so the next pose still fits after the person moves.
 
-A pose counts as lost when too few joints are confidently visible or when the skeleton collapses to a small
+A pose counts as lost when the keypoint source found too few joints or when the skeleton collapses to a small
 blob (a weak prediction on background tends to pile every joint together); the tracker then returns to the
 whole frame. A scene cut (a large change between consecutive frame thumbnails) also resets it.
 """
@@ -28,8 +28,7 @@ class TrackingSettings:
     """conf/exercise_video.yaml `tracking`: see the comments there."""
 
     margin: float = 0.25
-    min_visibility: float = 0.3
-    min_visible_joints: int = 8
+    min_found_joints: int = 8
     min_pose_fraction: float = 0.1
     cut_threshold: float = 40.0
 
@@ -38,9 +37,9 @@ class PersonTracker:
     """The square region of the next frame to show the network, from the keypoints of this one."""
 
     def __init__(self, settings: TrackingSettings) -> None:
-        if settings.margin < 0 or settings.min_visible_joints < 2 or not 0 <= settings.min_visibility <= 1:
-            raise ValueError(f"invalid tracking settings {settings}: margin >= 0, min_visible_joints >= 2 and "
-                             "min_visibility in [0, 1] are required")
+        if settings.margin < 0 or settings.min_found_joints < 2:
+            raise ValueError(f"invalid tracking settings {settings}: margin >= 0 and min_found_joints >= 2 "
+                             "are required")
         self.settings = settings
         self.region: Region | None = None
         self._thumbnail: np.ndarray | None = None
@@ -60,15 +59,15 @@ class PersonTracker:
             self.reset()
         return cut
 
-    def update(self, keypoints: np.ndarray, visibility: np.ndarray, frame_size: tuple[int, int]) -> bool:
-        """Take this frame's (K,2) keypoints in frame pixels; returns whether they are a usable pose, and sets
-        the region for the next frame (the whole frame again when they are not)."""
+    def update(self, keypoints: np.ndarray, found: np.ndarray, frame_size: tuple[int, int]) -> bool:
+        """Take this frame's (K,2) keypoints in frame pixels and which of them the source found; returns whether
+        they are a usable pose, and sets the region for the next frame (the whole frame again when they are not)."""
         width, height = frame_size
-        confident = (visibility >= self.settings.min_visibility) & np.isfinite(keypoints).all(axis=1)
-        if confident.sum() < self.settings.min_visible_joints:
+        found = np.asarray(found, dtype=bool) & np.isfinite(keypoints).all(axis=1)
+        if found.sum() < self.settings.min_found_joints:
             self.reset()
             return False
-        points = keypoints[confident]
+        points = keypoints[found]
         low, high = points.min(axis=0), points.max(axis=0)
         extent = float(max(high - low))
         if extent < self.settings.min_pose_fraction * min(width, height):

@@ -15,8 +15,9 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 from test_pipeline import CONF, FPS, knee_curve, squat_pose, write_video
 
+from pose_lab import skeleton
 from pose_lab.errors import PoseLabError
-from pose_lab.exercise.bench import bench
+from pose_lab.exercise.bench import agreement_with_peer, bench
 
 FRAMES = 190
 PEER_SECONDS = 0.5
@@ -57,6 +58,8 @@ def test_both_sides_are_timed_and_compared(tmp_path: Path) -> None:
     assert clip["pose_lab"]["frames"] == FRAMES and len(clip["pose_lab"]["seconds_every_pass"]) == 2
     # pose_lab's counting on the peer's (here: scripted) keypoints finds the scripted reps.
     assert clip["pose_lab_counter_on_peer_keypoints"] == 3
+    # The clip is a blank grey frame: the network finds nobody, so none of the peer's keypoints is matched.
+    assert clip["keypoint_agreement_with_peer"] == 0.0
     overall = result["overall"]
     assert overall["speed_ratio"] == pytest.approx(overall["pose_lab"]["fps"] / overall["peer"]["fps"], rel=1e-2)
     assert json.loads((tmp_path / "out" / "exercise_bench.json").read_text())["clips"][0]["clip"] == "clip.mp4"
@@ -77,3 +80,24 @@ def test_bench_input_errors(tmp_path: Path) -> None:
     with pytest.raises(PoseLabError, match="videos is not set"):
         bench(bench_config(tmp_path, "videos=null"))
     shutil.rmtree(tmp_path / "out", ignore_errors=True)
+
+
+def test_keypoint_agreement_with_the_peer() -> None:
+    peer = np.stack([squat_pose(angle) for angle in (170.0, 120.0, 80.0)])
+    visibility = np.full(peer.shape[:2], 0.9, np.float32)
+    assert agreement_with_peer(peer.copy(), peer, visibility) == 1.0
+    torso = np.linalg.norm(peer[:, skeleton.joint_index("left_shoulder")] - peer[:, skeleton.joint_index("right_hip")],
+                           axis=1)
+    shifted = peer + np.stack([0.3 * torso, np.zeros(3)], axis=1)[:, None]  # every joint 0.3 torso lengths off
+    assert agreement_with_peer(shifted, peer, visibility) == 0.0
+    nobody_in_one = peer.copy()
+    nobody_in_one[1] = np.nan  # pose_lab found no person in frame 1: a miss, not skipped
+    assert agreement_with_peer(nobody_in_one, peer, visibility) == pytest.approx(2 / 3, abs=1e-4)
+    # Joints the peer does not see are not scored; neither are the neck and head top it only derives.
+    hidden = visibility.copy()
+    hidden[:, skeleton.joint_index("left_knee")] = 0.1
+    wrong_knee_and_head = peer.copy()
+    for joint in ("left_knee", "neck", "head_top"):
+        wrong_knee_and_head[:, skeleton.joint_index(joint)] += 500
+    assert agreement_with_peer(wrong_knee_and_head, peer, hidden) == 1.0
+    assert agreement_with_peer(peer, np.full_like(peer, np.nan), visibility) is None

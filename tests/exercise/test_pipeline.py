@@ -12,14 +12,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from pose_lab import skeleton
+from pose_lab.codecs.heatmap import GaussianHeatmap
+from pose_lab.codecs.regression import RegressionLabel
 from pose_lab.errors import PoseLabError
+from pose_lab.exercise.pipeline import SourcePose, estimator_source
 from pose_lab.exercise.run import analyse_video
 from pose_lab.exercise.tracking import PersonTracker, TrackingSettings
+from pose_lab.inference import PoseEstimator
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 FPS = 30.0
@@ -65,11 +70,12 @@ class ScriptedSource:
         self.calls = 0
         self.regions: list = []
 
-    def __call__(self, frame: np.ndarray, region) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, frame: np.ndarray, region) -> SourcePose:
         self.regions.append(region)
         pose = self.poses[self.calls]
         self.calls += 1
-        return pose.copy(), np.full(skeleton.NUM_JOINTS, self.visibility, np.float32)
+        visibility = np.full(skeleton.NUM_JOINTS, self.visibility, np.float32)
+        return SourcePose(pose.copy(), visibility, visibility >= 0.3)
 
 
 def write_video(path: Path, frames: int, colour_change_at: int | None = None) -> Path:
@@ -168,13 +174,35 @@ def test_the_command_names_a_missing_video_and_an_unknown_exercise(tmp_path: Pat
 
 
 def test_tracker_region_margin_and_loss() -> None:
-    tracker = PersonTracker(TrackingSettings(margin=0.25, min_visible_joints=8, min_pose_fraction=0.1))
+    tracker = PersonTracker(TrackingSettings(margin=0.25, min_found_joints=8, min_pose_fraction=0.1))
     pose = squat_pose(170.0)
-    assert tracker.update(pose, np.full(14, 0.9), (WIDTH, HEIGHT))
+    found = np.ones(14, bool)
+    assert tracker.update(pose, found, (WIDTH, HEIGHT))
     x0, y0, side = tracker.region
     extent = float(np.ptp(pose, axis=0).max())
     assert side == pytest.approx(1.5 * extent)
     assert (x0 + side / 2, y0 + side / 2) == pytest.approx(tuple((pose.min(0) + pose.max(0)) / 2))
     collapsed = np.repeat(pose[:1], 14, axis=0) + np.random.default_rng(0).normal(0, 1, (14, 2))
-    assert not tracker.update(collapsed, np.full(14, 0.9), (WIDTH, HEIGHT)) and tracker.region is None
-    assert not tracker.update(pose, np.full(14, 0.1), (WIDTH, HEIGHT))
+    assert not tracker.update(collapsed, found, (WIDTH, HEIGHT)) and tracker.region is None
+    assert tracker.update(pose, np.arange(14) < 8, (WIDTH, HEIGHT))
+    assert not tracker.update(pose, np.arange(14) < 7, (WIDTH, HEIGHT)) and tracker.region is None
+
+
+def test_a_joint_is_found_by_its_heatmap_peak_not_by_the_visibility_output() -> None:
+    """An empty frame: confident-looking visibility everywhere, but only three joints' heatmaps show a peak.
+    The heatmap keypoints find those three; the regression keypoints only have the visibility to go by."""
+    size, peaked = 64, [0, 5, 12]
+
+    def full_path(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        heatmaps = torch.zeros(x.shape[0], skeleton.NUM_JOINTS, size // 2, size // 2)
+        heatmaps[:, peaked, 10, 20] = 0.6
+        return heatmaps, torch.full((x.shape[0], skeleton.NUM_JOINTS, 2), 0.5), torch.full(
+            (x.shape[0], skeleton.NUM_JOINTS, 1), 0.9)
+
+    estimator = PoseEstimator({"full": full_path}, size, GaussianHeatmap(size), RegressionLabel(size))
+    frame = np.full((HEIGHT, WIDTH, 3), 90, np.uint8)
+    from_heatmaps = estimator_source(estimator, "heatmap", min_found=0.05)(frame, None)
+    assert np.flatnonzero(from_heatmaps.found).tolist() == peaked
+    assert from_heatmaps.visibility == pytest.approx(np.full(skeleton.NUM_JOINTS, 0.9))
+    from_regression = estimator_source(estimator, "regression", min_found=0.3)(frame, None)
+    assert from_regression.found.all()
