@@ -28,9 +28,10 @@ class CheckpointError(PoseLabError):
 
 
 def checkpoint_config(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved parts of a run config needed to rebuild the model (data paths left out)."""
+    """The resolved parts of a run config needed to rebuild the model, and the split it was trained on (data
+    paths left out: they belong to the machine)."""
     config = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in CONFIG_KEYS}
-    config["data"] = {"input_size": config["data"]["input_size"]}
+    config["data"] = {"input_size": config["data"]["input_size"], "split": config["data"]["split"]}
     return config
 
 

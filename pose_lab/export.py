@@ -16,6 +16,7 @@ in the run folder and fails when one exceeds `tolerance`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import json
 import logging
@@ -32,6 +33,7 @@ from torch import Tensor, nn
 import pose_lab
 from pose_lab import skeleton
 from pose_lab.checkpoint import load_module
+from pose_lab.data.errors import LSPDataError
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.inference import normalization
 from pose_lab.jsonfile import write_json
@@ -50,6 +52,10 @@ from pose_lab.runtime import (
 )
 
 METADATA_PREFIX = "pose_lab."
+FINGERPRINT_METADATA_KEY = METADATA_PREFIX + "checkpoint_sha256"
+# Training images an automatic int8 copy is calibrated on (`python -m pose_lab.export quantize=true` has its own
+# setting).
+CALIBRATION_IMAGES = 200
 # Loggers of the dynamo exporter's graph passes: dozens of INFO lines per export under Hydra's INFO root logger.
 EXPORTER_LOGGERS: tuple[str, ...] = ("onnx_ir", "onnxscript")
 
@@ -145,6 +151,7 @@ def onnx_metadata(config: DictConfig, path: str, checkpoint: str | Path, flip_te
     entries = {
         "version": pose_lab.__version__,
         "checkpoint": Path(checkpoint).name,
+        "checkpoint_sha256": checkpoint_fingerprint(checkpoint),
         "path": path,
         "flip_test": json.dumps(flip_test),
         "input_size": str(size),
@@ -187,21 +194,58 @@ def default_output(checkpoint: str | Path, path: str, flip_test: bool = False) -
                                 + ".onnx")
 
 
-def onnx_beside(checkpoint: str | Path, path: str, flip_test: bool = False) -> Path:
-    """The ONNX file of `checkpoint`'s `path` next to it (see default_output), exported there first when it is
-    missing or older than the checkpoint: what the commands' ONNX Runtime backend uses when given no onnx=."""
+def checkpoint_fingerprint(checkpoint: str | Path) -> str:
+    """The first 16 hex digits of the checkpoint file's SHA-256: recorded in its ONNX copies, so a copy is known
+    to be current from its content (file times are not kept by git or by copying)."""
+    return hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()[:16]
+
+
+def _made_from(checkpoint: Path, file: Path) -> bool:
+    """Whether the ONNX `file` records `checkpoint`'s fingerprint (False for a missing or unreadable file)."""
+    import onnx  # optional dependency (the `onnx` extra), like the export itself
+    from google.protobuf.message import DecodeError  # onnx's own dependency
+
+    if not file.is_file():
+        return False
+    try:
+        model = onnx.load(str(file), load_external_data=False)
+    except (OSError, DecodeError):
+        return False
+    recorded = {entry.key: entry.value for entry in model.metadata_props}.get(FINGERPRINT_METADATA_KEY)
+    return recorded == checkpoint_fingerprint(checkpoint)
+
+
+def onnx_beside(checkpoint: str | Path, path: str, flip_test: bool = False, int8: bool = False,
+                lsp_root: str | Path | None = None) -> Path:
+    """The ONNX file of `checkpoint`'s `path` next to it (see default_output; int8: its `_int8` copy), written
+    there first when it is missing or was made from another checkpoint: what the commands' ONNX Runtime backend
+    uses when given no onnx=. An int8 copy is calibrated on the first CALIBRATION_IMAGES training images of the
+    checkpoint's split under the LSP root `lsp_root` (None: $POSE_LAB_LSP_ROOT)."""
     checkpoint = Path(checkpoint)
     file = default_output(checkpoint, path, flip_test)
-    if checkpoint.is_file() and (not file.is_file() or file.stat().st_mtime < checkpoint.stat().st_mtime):
-        module, config = load_module(checkpoint)
-        net = FlipAveraged(module.net) if flip_test else module.net
-        try:
+    target = int8_output(file) if int8 else file
+    if not checkpoint.is_file() or _made_from(checkpoint, target):
+        return target
+    module, config = load_module(checkpoint)
+    try:
+        if not _made_from(checkpoint, file):
+            net = FlipAveraged(module.net) if flip_test else module.net
             export_onnx(net, path, file, onnx_metadata(config, path, checkpoint, flip_test))
-        except OSError as error:
-            raise PoseLabError(f"cannot write {file} (the ONNX copy of {checkpoint}): {error.strerror}; pass "
-                               "onnx=PATH of a file written by `python -m pose_lab.export`, or backend=torch") from None
-        print(f"exported {checkpoint} ({path} path) to {file} for ONNX Runtime")
-    return file
+            print(f"exported {checkpoint} ({path} path) to {file} for ONNX Runtime")
+        if int8:
+            try:
+                # Checkpoints written before the split was recorded were all trained on the standard split.
+                calibration = calibration_inputs(config, lsp_root, config.data.get("split", "standard"),
+                                                 CALIBRATION_IMAGES)
+            except LSPDataError as error:
+                raise PoseLabError(f"the int8 copy of {checkpoint} is calibrated on its LSP training images, which "
+                                   f"are not found: {error}; or pass int8=false") from None
+            quantize_int8(file, target, calibration)
+            print(f"quantized {file} to {target} (int8, {len(calibration)} calibration images)")
+    except OSError as error:
+        raise PoseLabError(f"cannot write {error.filename} (an ONNX copy of {checkpoint}): {error.strerror}; pass "
+                           "onnx=PATH of a file written by `python -m pose_lab.export`, or backend=torch") from None
+    return target
 
 
 def export(cfg: DictConfig) -> dict[str, Any]:

@@ -85,7 +85,8 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     if not cfg.ckpt and not checkpoint.is_file():
         raise PoseLabError(f"no ckpt given and the default {checkpoint} is not there: pass ckpt=PATH "
                            "(a checkpoint written by pose_lab.train or pose_lab.checkpoint)")
-    onnx = cfg.onnx or (onnx_beside(checkpoint, "regression") if cfg.backend == "onnxruntime" else None)
+    onnx = cfg.onnx or (onnx_beside(checkpoint, "regression", int8=cfg.int8, lsp_root=cfg.lsp_root)
+                        if cfg.backend == "onnxruntime" else None)
     estimator = PoseEstimator.from_checkpoint(checkpoint, device=cfg.device, backend=cfg.backend,
                                               onnx_path=onnx, threads=cfg.threads)
     out_dir = Path(cfg.output)
@@ -93,6 +94,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "checkpoint": str(checkpoint),
         "backend": cfg.backend,
+        "onnx": str(onnx) if onnx else None,
         "input": str(cfg.input),
         "joint_names": list(skeleton.JOINT_NAMES),
         "keypoint_format": KEYPOINT_FORMAT,

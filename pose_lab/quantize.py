@@ -1,7 +1,10 @@
 """Int8 ONNX models for ONNX Runtime on the CPU: static quantization calibrated on real training images.
 
 Weights become int8 per output channel and activations uint8, with scales read off the activations of
-calibration inputs (QDQ format, which ONNX Runtime's CPU kernels fuse into integer convolutions). Calibration
+calibration inputs (QDQ format, which ONNX Runtime's CPU kernels fuse into integer convolutions). The scales
+come from a high percentile of each activation's histogram rather than its min and max: a few outlier
+activations would otherwise stretch the range and leave too few levels for the rest (on the validation
+images, percentile calibration kept about half of the PCKh that min-max calibration lost). Calibration
 uses the training split only, prepared exactly as the estimator prepares an image (letterbox + normalisation),
 so test images never shape the quantization. The int8 file keeps the fp32 file's metadata (checkpoint, path,
 flip test) and adds `pose_lab.quantized`.
@@ -9,6 +12,8 @@ flip test) and adds `pose_lab.quantized`.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -52,7 +57,7 @@ class _Feed:
 def quantize_int8(source: str | Path, target: str | Path, calibration: list[np.ndarray]) -> Path:
     """Write an int8 copy of the fp32 ONNX file `source` to `target`, calibrated on `calibration` inputs."""
     import onnx  # optional dependencies (the `onnx` extra), like the export itself
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if not calibration:
@@ -63,12 +68,14 @@ def quantize_int8(source: str | Path, target: str | Path, calibration: list[np.n
         prepared = Path(folder) / "prepared.onnx"
         # The symbolic pass cannot size the dynamic batch through Reshape; ONNX's own shape inference suffices.
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-        quantize_static(str(prepared), str(target), _Feed(model.graph.input[0].name, calibration),
-                        quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8)
+        with contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints its histogram progress
+            quantize_static(str(prepared), str(target), _Feed(model.graph.input[0].name, calibration),
+                            quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+                            weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.Percentile)
     quantized = onnx.load(str(target))
     metadata = {entry.key: entry.value for entry in model.metadata_props}
-    metadata[QUANTIZED_METADATA_KEY] = f"int8 (static, per-channel weights), {len(calibration)} calibration images"
+    metadata[QUANTIZED_METADATA_KEY] = (f"int8 (static, per-channel weights, percentile calibration), "
+                                        f"{len(calibration)} calibration images")
     onnx.helper.set_model_props(quantized, metadata)
     onnx.save(quantized, str(target))
     return target

@@ -4,6 +4,7 @@ checkpoint (metadata, export.json, the estimator's onnxruntime backend), the leg
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,17 @@ import pose_lab.export as export_module
 from pose_lab.bench import build_variant
 from pose_lab.checkpoint import CheckpointError
 from pose_lab.errors import PoseLabError
-from pose_lab.export import ExportError, check_parity, export, export_onnx
+from pose_lab.export import (
+    FINGERPRINT_METADATA_KEY,
+    ExportError,
+    check_parity,
+    checkpoint_fingerprint,
+    export,
+    export_onnx,
+    onnx_beside,
+)
 from pose_lab.inference import PoseEstimator
+from pose_lab.quantize import QUANTIZED_METADATA_KEY
 from pose_lab.runtime import OUTPUTS, PATHS, onnx_session
 from pose_lab.train import train
 
@@ -161,3 +171,44 @@ def test_bad_settings_are_user_errors(checkpoint: Path, tmp_path: Path) -> None:
         export(_export_cfg(tmp_path, f"ckpt={checkpoint}", "path=heatmaps"))
     with pytest.raises(CheckpointError, match="not found"):
         export(_export_cfg(tmp_path, f"ckpt={tmp_path / 'missing.ckpt'}"))
+
+
+def _rewrite_weights(checkpoint: Path) -> None:
+    """Change one weight of `checkpoint` in place: another checkpoint under the same name."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    name = next(key for key, value in state["state_dict"].items() if value.is_floating_point())
+    state["state_dict"][name] = state["state_dict"][name] + 1.0
+    torch.save(state, checkpoint)
+
+
+def test_copy_beside_the_checkpoint_follows_its_content_not_file_times(
+        checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ckpt = tmp_path / "model.ckpt"
+    ckpt.write_bytes(checkpoint.read_bytes())
+    file = onnx_beside(ckpt, "regression")
+    assert file == tmp_path / "model.onnx"
+    assert _metadata(file)[FINGERPRINT_METADATA_KEY] == checkpoint_fingerprint(ckpt)
+
+    exports = []
+    real_export = export_module.export_onnx
+    monkeypatch.setattr(export_module, "export_onnx", lambda *args: exports.append(args) or real_export(*args))
+    os.utime(file, (0, 0))  # older than the checkpoint, as after a clone or a copy: still the same network
+    assert onnx_beside(ckpt, "regression") == file and exports == []
+    _rewrite_weights(ckpt)  # a retrained checkpoint: its old copy is rewritten
+    assert onnx_beside(ckpt, "regression") == file and len(exports) == 1
+    assert _metadata(file)[FINGERPRINT_METADATA_KEY] == checkpoint_fingerprint(ckpt)
+
+
+def test_int8_copy_beside_the_checkpoint_is_calibrated_on_its_training_images(
+        checkpoint: Path, tiny_lsp_root: Path, tmp_path: Path) -> None:
+    ckpt = tmp_path / "model.ckpt"
+    ckpt.write_bytes(checkpoint.read_bytes())
+    with pytest.raises(PoseLabError, match=r"calibrated on its LSP training images.*int8=false"):
+        onnx_beside(ckpt, "regression", int8=True, lsp_root=tmp_path / "no_lsp_here")
+    int8 = onnx_beside(ckpt, "regression", int8=True, lsp_root=tiny_lsp_root)
+    assert int8 == tmp_path / "model_int8.onnx"
+    metadata = _metadata(int8)
+    assert metadata[FINGERPRINT_METADATA_KEY] == checkpoint_fingerprint(ckpt)
+    assert metadata[QUANTIZED_METADATA_KEY].endswith(" 8 calibration images")  # all of the tiny training split
+    # Current: found again without LSP (how a clone uses the committed copy of the shipped checkpoint).
+    assert onnx_beside(ckpt, "regression", int8=True, lsp_root=tmp_path / "no_lsp_here") == int8

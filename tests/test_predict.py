@@ -17,6 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from pose_lab import skeleton
+from pose_lab.data.lsp import ROOT_ENV_VAR
 from pose_lab.errors import PoseLabError
 from pose_lab.predict import find_images, predict
 from pose_lab.train import train
@@ -26,7 +27,9 @@ SIZES = {"tall.png": (120, 80), "wide.jpg": (70, 160)}  # name: (height, width)
 
 
 @pytest.fixture
-def checkpoint(train_cfg) -> Path:
+def checkpoint(train_cfg, tiny_lsp_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A tiny trained checkpoint; $POSE_LAB_LSP_ROOT points at its tiny LSP, where its int8 copy is calibrated."""
+    monkeypatch.setenv(ROOT_ENV_VAR, str(tiny_lsp_root))
     return Path(train(train_cfg("phase=pretrain"))["best_checkpoint"])
 
 
@@ -91,15 +94,20 @@ def test_glob_and_single_file_inputs(checkpoint: Path, folder: Path, tmp_path: P
     assert [Path(entry["file"]).name for entry in single["images"]] == ["wide.jpg"]
 
 
-def test_default_backend_is_onnx_runtime_exported_next_to_the_checkpoint(checkpoint: Path, folder: Path,
-                                                                          tmp_path: Path) -> None:
+def test_default_backend_is_the_int8_onnx_copy_written_next_to_the_checkpoint(checkpoint: Path, folder: Path,
+                                                                               tmp_path: Path) -> None:
     image = f"input={folder / 'wide.jpg'}"
     fast = predict(_predict_cfg(f"ckpt={checkpoint}", image, f"output={tmp_path / 'ort'}"))
-    assert fast["backend"] == "onnxruntime" and checkpoint.with_suffix(".onnx").is_file()
+    int8 = checkpoint.with_name(checkpoint.stem + "_int8.onnx")
+    assert fast["backend"] == "onnxruntime" and fast["onnx"] == str(int8) and int8.is_file()
+    fp32 = predict(_predict_cfg(f"ckpt={checkpoint}", image, f"output={tmp_path / 'fp32'}", "int8=false"))
+    assert fp32["onnx"] == str(checkpoint.with_suffix(".onnx"))
     eager = predict(_predict_cfg(f"ckpt={checkpoint}", image, f"output={tmp_path / 'torch'}", "backend=torch"))
+    width = SIZES["wide.jpg"][1]
     for joint in skeleton.JOINT_NAMES:
-        np.testing.assert_allclose(fast["images"][0]["keypoints"][joint], eager["images"][0]["keypoints"][joint],
-                                   atol=0.02)
+        truth = eager["images"][0]["keypoints"][joint]
+        np.testing.assert_allclose(fp32["images"][0]["keypoints"][joint], truth, atol=0.02)
+        np.testing.assert_allclose(fast["images"][0]["keypoints"][joint], truth, atol=0.05 * width)  # int8 rounding
 
 
 def test_inputs_that_match_nothing_are_user_errors(tmp_path: Path) -> None:

@@ -40,7 +40,8 @@ def test_both_phases_write_checkpoints_metrics_and_keep_frozen_weights(train_cfg
         assert (run / stage / "metrics.json").is_file()
     assert 0.0 <= summary["test"]["test/pckh@0.5_regression"] <= 1.0
     pretrained, _ = load_module(summary["stages"]["pretrain"]["best_checkpoint"])
-    regressed, _ = load_module(summary["best_checkpoint"])
+    regressed, config = load_module(summary["best_checkpoint"])
+    assert config.data.split == {"train": [1, 8], "val": [9, 12], "test": [13, 16]}  # int8 calibration reads it
     before, after = pretrained.state_dict(), regressed.state_dict()
     frozen = [k for k in before if not k.startswith("net.regression_branch.")]
     trained = [k for k in before if k.startswith("net.regression_branch.") and before[k].is_floating_point()]

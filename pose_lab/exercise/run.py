@@ -1,7 +1,7 @@
 """`python -m pose_lab.exercise video=PATH exercise=NAME`: one video through the exercise pipeline to files.
 
 Builds the keypoint source from the checkpoint (ONNX Runtime by default: the checkpoint's inference path is
-exported next to it on first use and reused while it is newer than the checkpoint), opens the video, runs
+exported next to it on first use and reused while it was made from this checkpoint), opens the video, runs
 :class:`pose_lab.exercise.pipeline.ExercisePipeline` frame by frame and streams every result to
 :class:`pose_lab.exercise.outputs.ExerciseOutputs`. The outputs are closed in every case (end of video,
 a video that breaks mid-way, Ctrl-C, an error), so the frames analysed up to then are never lost.
@@ -35,7 +35,7 @@ def checkpoint_path(cfg: DictConfig) -> Path:
 
 def onnx_file(cfg: DictConfig) -> Path:
     """The ONNX file of the checkpoint's needed path: cfg.onnx as given, or next to the checkpoint, exported
-    there when missing or older than the checkpoint."""
+    there when missing or made from another checkpoint."""
     if cfg.onnx:
         return Path(cfg.onnx)
     return onnx_beside(checkpoint_path(cfg), NETWORK_PATH[cfg.keypoints], cfg.flip_test)
