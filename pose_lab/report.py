@@ -653,6 +653,8 @@ def budget_line(runs: list[Run]) -> str:
         early = f" ({'–'.join(map(str, sorted({ran[0], ran[-1]})))} run: stopped early)" if stopped else ""
         stages.append(f"{stage} {configured} epochs{early}{schedule}")
     parts = ["; ".join(stages)]
+    if (start := shared("phase.init_from")) is not None:
+        parts.append(f"initialised from `{start}`")
     if (cap := shared("trainer.max_time")) is not None:
         parts.append(f"each stage capped at {cap} (trainer.max_time)")
     if (accelerator := shared("trainer.accelerator")) not in (None, "auto"):
@@ -672,13 +674,20 @@ def _folders_override(value: Any) -> str:
 
 def report_command(cfg: DictConfig) -> str:
     """The command line that reproduces this report, from its settings."""
-    words = ["python", "-m", "pose_lab.report", f"sweep={_folders_override(cfg.sweep)}",
+    words = ["python", "-m", "pose_lab.report", f"sweep={_folders_override(cfg.sweep) if cfg.sweep else 'null'}",
              f"bench={cfg.bench or 'null'}",
              f"backend={cfg.backend}", f"output={cfg.output}", f"plot={cfg.plot}",
              f"latency_path={cfg.latency_path}", f"exercise_bench={cfg.exercise_bench or 'null'}",
              f"peer_bench={cfg.peer_bench or 'null'}",
-             f"levers={_folders_override(cfg.levers) if cfg.levers else 'null'}"]
+             f"levers={_folders_override(cfg.levers) if cfg.levers else 'null'}",
+             *(["merge=true"] if cfg.merge else [])]
     return shlex.join(words)
+
+
+# Sections that an update merges line by line instead of replacing: their lists accumulate every input's lines.
+MERGED_SECTIONS: tuple[str, ...] = ("Missing or failed runs", "How these numbers were made")
+# What "Missing or failed runs" says when nothing is missing: an update that has no problem to add keeps the old.
+NOTHING_MISSING = "None: every run folder has its"
 
 
 def render(cfg: DictConfig, sweep_dirs: list[Path], runs: list[Run], summary: dict[Group, list[VariantRow]],
@@ -687,7 +696,7 @@ def render(cfg: DictConfig, sweep_dirs: list[Path], runs: list[Run], summary: di
            levers: tuple[list[Run], Path] | None = None) -> str:
     """The whole RESULTS.md."""
     finished = sum(run.test is not None for run in runs)
-    root = common_root(sweep_dirs)
+    root = common_root(sweep_dirs) if sweep_dirs else Path.cwd()
     lines = [
         "# Results",
         "",
@@ -706,13 +715,14 @@ def render(cfg: DictConfig, sweep_dirs: list[Path], runs: list[Run], summary: di
                   *group_table(rows, bench, size)]
         if split != "seed":
             lines += ["", "The report's numbers are on its 60/20/20 split (`data.split=seed`), not this one."]
-    lines += [
-        "",
-        "`report PCK %` and `report ms` are the report's own Table 1 (§5.1), quoted for reference: its PCK "
-        "score on its 60/20/20 split and its latency on its own hardware. Table 1 has one ViT row for both "
-        "`vit` and `vit2`; it gives no test score for `neg_heatmap_diff` (§4.2 attempt 1).",
-    ]
-    if bench is None:
+    if summary:
+        lines += [
+            "",
+            "`report PCK %` and `report ms` are the report's own Table 1 (§5.1), quoted for reference: its PCK "
+            "score on its 60/20/20 split and its latency on its own hardware. Table 1 has one ViT row for both "
+            "`vit` and `vit2`; it gives no test score for `neg_heatmap_diff` (§4.2 attempt 1).",
+        ]
+    if bench is None and summary:
         lines += ["", "Latency columns: not measured (`bench=null`)."]
     elif (reason := _gpu_reason(bench)) is not None:
         lines += ["", f"GPU ms n/a: {reason}."]
@@ -730,7 +740,7 @@ def render(cfg: DictConfig, sweep_dirs: list[Path], runs: list[Run], summary: di
         lines += levers_section(*levers)
     issues = problems(root, summary)
     lines += ["", "## Missing or failed runs", "",
-              *(issues or [f"None: every run folder has its {METRICS_FILE} and every variant the same seeds."])]
+              *(issues or [f"{NOTHING_MISSING} {METRICS_FILE} and every variant the same seeds."])]
     lines += ["", "## How these numbers were made", "", "Sweep:", "",
               *(f"- {command}" for command in sweep_commands(sweep_dirs, root, runs)),
               "", "Report:", "", f"- `{report_command(cfg)}`"]
@@ -739,14 +749,81 @@ def render(cfg: DictConfig, sweep_dirs: list[Path], runs: list[Run], summary: di
     return "\n".join(lines) + "\n"
 
 
+def split_sections(markdown: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The lines before the first `## ` heading, and each `## ` section's lines by title (in order)."""
+    preamble: list[str] = []
+    sections: dict[str, list[str]] = {}
+    current = preamble
+    for line in markdown.splitlines():
+        if line.startswith("## "):
+            current = sections.setdefault(line[3:], [])
+        else:
+            current.append(line)
+    return preamble, sections
+
+
+def _blocks(lines: list[str]) -> dict[str, list[str]]:
+    """A closing section's lines as blocks: each line that is not a list item heads the list items after it
+    ("Report:" and its commands); list items before any heading fall under ""."""
+    blocks: dict[str, list[str]] = {}
+    head = ""
+    for line in lines:
+        if not line.strip():
+            continue
+        if line.startswith("- "):
+            blocks.setdefault(head, []).append(line)
+        else:
+            head = line
+            blocks.setdefault(head, [])
+    return blocks
+
+
+def _merged_lines(old: list[str], new: list[str]) -> list[str]:
+    """Old's blocks (see _blocks) with new's list items added to the block of the same heading, and new's
+    other blocks after them."""
+    blocks = _blocks(old)
+    for head, items in _blocks(new).items():
+        blocks[head] = blocks.get(head, []) + [item for item in items if item not in blocks.get(head, [])]
+    lines = [""]
+    for head, items in blocks.items():
+        lines += ([head, ""] if head else []) + items + [""]
+    return lines
+
+
+def merge_report(old: str, new: str) -> str:
+    """`old` RESULTS.md updated by `new`: every section of `new` replaces the one of the same title in `old`, or
+    comes before old's closing sections when `old` has none; the closing sections (MERGED_SECTIONS) keep old's
+    lines and gain new's. The preamble stays old's."""
+    preamble, sections = split_sections(old)
+    _, updates = split_sections(new)
+    closing = {title: sections.pop(title) for title in MERGED_SECTIONS if title in sections}
+    for title, lines in updates.items():
+        if title not in MERGED_SECTIONS:
+            sections[title] = lines
+    for title in MERGED_SECTIONS:
+        old_lines, new_lines = closing.get(title, []), updates.get(title, [])
+        if title == "Missing or failed runs":  # "None: ..." only while neither side lists a problem
+            if any(line.startswith(NOTHING_MISSING) for line in new_lines):
+                new_lines = [] if old_lines else new_lines
+            elif new_lines:
+                old_lines = [line for line in old_lines if not line.startswith(NOTHING_MISSING)]
+        closing[title] = _merged_lines(old_lines, new_lines)
+    body = [line for title, lines in {**sections, **closing}.items() for line in (f"## {title}", *lines)]
+    return "\n".join([*preamble, *body]).rstrip("\n") + "\n"
+
+
 def report(cfg: DictConfig) -> dict[str, Any]:
     """Write RESULTS.md (cfg.output) and the plot (cfg.plot); returns the per-group rows and the paths."""
-    if not cfg.sweep:
+    if not cfg.sweep and not cfg.merge:
         raise PoseLabError("pass sweep=DIR: the folder of a `pose_lab.train -m` sweep, "
-                           "e.g. outputs/train/multiruns/DATE")
+                           "e.g. outputs/train/multiruns/DATE (or merge=true to update sections of an existing "
+                           "report from other inputs)")
+    output = Path(cfg.output)
+    if cfg.merge and not output.is_file():
+        raise PoseLabError(f"merge=true needs an existing report at output={output}; run without merge first")
     if cfg.latency_path not in INFERENCE_PATHS:
         raise PoseLabError(f"latency_path={cfg.latency_path}; valid: {', '.join(INFERENCE_PATHS)}")
-    sweep_dirs = sweep_folders(cfg.sweep)
+    sweep_dirs = sweep_folders(cfg.sweep) if cfg.sweep else []
     runs = [run for sweep_dir in sweep_dirs for run in collect_runs(sweep_dir)]
     bench = load_bench(Path(cfg.bench) if cfg.bench else None, cfg.backend)
     exercise = load_exercise_bench(Path(cfg.exercise_bench)) if cfg.exercise_bench else None
@@ -757,9 +834,12 @@ def report(cfg: DictConfig) -> dict[str, Any]:
                                "`python -m pose_lab.bench ckpt=PATH peer_python=.venv-peer/bin/python`")
         peer = None
     summary = summarize(runs)
-    points = plot_points(summary, bench, cfg.latency_path)
+    # A merge leaves the plot of the full report as it is.
+    points = {} if cfg.merge else plot_points(summary, bench, cfg.latency_path)
     plot: Path | None = None
-    if points:
+    if cfg.merge:
+        note = ""
+    elif points:
         plot = Path(cfg.plot).resolve()
         draw_plot(points, cfg.latency_path, plot)
         plotted = {(group, variant) for group, series in points.items() for variant, _, _ in series}
@@ -770,13 +850,13 @@ def report(cfg: DictConfig) -> dict[str, Any]:
     else:
         note = ("No plot: " + ("no bench (`bench=null`)." if bench is None else
                                "no variant has both a finished run and a CPU latency at its input size."))
-    output = Path(cfg.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     levers = None
     if cfg.levers:
         lever_dirs = sweep_folders(cfg.levers)
         levers = ([run for folder in lever_dirs for run in collect_runs(folder)], common_root(lever_dirs))
-    output.write_text(render(cfg, sweep_dirs, runs, summary, bench, plot, note, exercise, peer, levers))
+    text = render(cfg, sweep_dirs, runs, summary, bench, plot, note, exercise, peer, levers)
+    output.write_text(merge_report(output.read_text(), text) if cfg.merge else text)
     print(f"wrote {output}" + (f" and {plot}" if plot else ""))
     return {"output": str(output), "plot": str(plot) if plot else None, "groups": summary}
 

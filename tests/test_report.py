@@ -318,3 +318,40 @@ def test_levers_table_gives_each_change_and_its_difference_from_the_control(
     (levers / "run0" / "metrics.json").unlink()
     with pytest.raises(PoseLabError, match="the control run .* has no metrics.json"):
         report(_cfg(tmp_path, sweep, None, f"levers={levers}"))
+
+
+def test_merge_replaces_and_adds_sections_and_keeps_the_rest(tmp_path: Path, sweep: Path, bench_json: Path) -> None:
+    report(_cfg(tmp_path, sweep, bench_json))  # the full report; then its inputs are gone but for new ones
+    output = tmp_path / "out" / "RESULTS.md"
+    before = output.read_text()
+    finetune = tmp_path / "finetune"
+    for seed, score in ((0, 0.48), (1, 0.50)):
+        folder = _write_run(finetune, f"seed_{seed}", "base", seed, (score, 0.6, score), split="standard",
+                            input_size=192)
+        config = yaml.safe_load((folder / "run_config.yaml").read_text())
+        config["phase"] = {"init_from": "checkpoints/shipped.pt", "stages": {"regression": {"epochs": 40}}}
+        (folder / "run_config.yaml").write_text(yaml.safe_dump(config))
+    path = _exercise_bench(tmp_path / "exercise_bench.json", pose_lab_reps=3)
+    result = report(_cfg(tmp_path, finetune, "null", f"exercise_bench={path}", "merge=true"))
+    after = Path(result["output"]).read_text()
+
+    old_sections = [line for line in before.splitlines() if line.startswith("## ")]
+    new_sections = [line for line in after.splitlines() if line.startswith("## ")]
+    added = ["## Split `standard`, input 192 px, phases regression", "## Exercise analytics on real clips"]
+    assert new_sections == old_sections[:-2] + added + old_sections[-2:]  # before the closing sections
+    assert after.split("\n## ")[0] == before.split("\n## ")[0]  # the preamble stays
+    assert _row(before, "base") == _row(after.split("phases regression")[0], "base")  # old tables untouched
+    added_table = after.split("## Split `standard`, input 192 px, phases regression", 1)[1].split("\n## ")[0]
+    assert "| `base` | 2 | 0, 1 | 49.0 ± 1.4 |" in added_table
+    assert "initialised from `checkpoints/shipped.pt`" in added_table
+    closing = after.split("## How these numbers were made", 1)[1]
+    # both report commands and every run's command, each under its heading, none lost
+    assert closing.count("- `python -m pose_lab.report") == 2 and "merge=true" in closing
+    assert "(run `seed_1`)" in closing and "`cd /repo && python -m pose_lab.train -m" in closing
+    assert closing.index("Sweep:") < closing.index("(run `seed_1`)") < closing.index("Report:")
+    assert "- `2_model=base,seed=2` (base, seed 2): failed or unfinished" in after  # the old problems stay
+
+    result = report(_cfg(tmp_path, finetune, "null", f"exercise_bench={path}", "merge=true"))
+    assert Path(result["output"]).read_text() == after  # merging twice with the same inputs changes nothing
+    with pytest.raises(PoseLabError, match="merge=true needs an existing report"):
+        report(_cfg(tmp_path / "elsewhere", finetune, "null", "merge=true"))
