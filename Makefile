@@ -7,7 +7,7 @@ ARGS ?=
 # The shipped checkpoint (README: Model card).
 CKPT ?= checkpoints/base_lsp192_adamw_cosine.pt
 
-.PHONY: help setup train evaluate demo sweep bench report test test-full clean peer-venv exercise-bench
+.PHONY: help setup train evaluate demo sweep bench report keep test test-full clean peer-venv exercise-bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ bench:  ## params, GFLOPs, CPU/GPU latency of every variant -> outputs/bench/run
 
 report:  ## RESULTS.md + plot from the latest sweep and bench (or SWEEP=dir BENCH=path|null)
 	$(BIN)/python -m pose_lab.report sweep=$(SWEEP) bench=$(or $(BENCH),null) $(ARGS)
+
+keep:  ## keep result folders' records (metrics, configs, bench JSON) in results/evidence/: make keep FOLDERS="outputs/..."
+	$(BIN)/python -m pose_lab.evidence $(FOLDERS)
 
 VIDEOS ?= $(or $(POSE_LAB_EXERCISE_VIDEOS),../shared/datasets/exercise_videos)
 
