@@ -202,7 +202,8 @@ def test_comparison_with_a_peer_scores_both_sides_on_the_test_images(
         train_cfg, tmp_path: Path, tiny_lsp_root: Path, stand_in_peer: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     checkpoint = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
-    bench(_peer_cfg(tmp_path / "out", checkpoint, stand_in_peer, tiny_lsp_root, "backend=both"))
+    bench(_peer_cfg(tmp_path / "out", checkpoint, stand_in_peer, tiny_lsp_root, "backend=both",
+                    "peer_int8=false"))
     comparison = json.loads((tmp_path / "out" / "bench.json").read_text())["peer_comparison"]
     assert comparison["images"] == 4 and comparison["image_numbers"] == [13, 16]
     assert comparison["subset"] == "test" and comparison["checkpoint"] == str(checkpoint)
@@ -231,7 +232,7 @@ def test_comparison_adds_an_int8_side_calibrated_on_training_images(
         train_cfg, tmp_path: Path, tiny_lsp_root: Path, stand_in_peer: Path) -> None:
     checkpoint = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
     summary = bench(_peer_cfg(tmp_path / "out", checkpoint, stand_in_peer, tiny_lsp_root, "backend=onnxruntime",
-                              "peer_int8=true", "calibration_images=4"))
+                              "calibration_images=4"))  # peer_int8 is on by default: predict's default path
     sides = summary["peer_comparison"]["pose_lab"]
     assert [side["backend"] for side in sides] == ["onnxruntime", "onnxruntime-int8"]
     assert sides[1]["median_ms"] > 0 and 0 <= sides[1]["pck"]["pckh@0.5"]["mean"] <= 100
@@ -241,7 +242,8 @@ def test_comparison_adds_an_int8_side_calibrated_on_training_images(
 def test_comparison_on_the_first_images_only(train_cfg, tmp_path: Path, tiny_lsp_root: Path,
                                              stand_in_peer: Path) -> None:
     checkpoint = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
-    summary = bench(_peer_cfg(tmp_path / "out", checkpoint, stand_in_peer, tiny_lsp_root, "peer_images=2"))
+    summary = bench(_peer_cfg(tmp_path / "out", checkpoint, stand_in_peer, tiny_lsp_root, "peer_images=2",
+                              "peer_int8=false"))
     comparison = summary["peer_comparison"]
     assert comparison["images"] == 2 and comparison["image_numbers"] == [13, 14]
     assert [side["backend"] for side in comparison["pose_lab"]] == ["torch"]
