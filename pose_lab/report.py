@@ -26,7 +26,7 @@ import shlex
 import statistics
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,7 @@ class Run:
     settings: dict[str, Any]  # run_config.yaml flattened to dotted keys, for spotting unequal runs
     test: dict[str, float] | None
     epochs_run: dict[str, int]  # epochs each finished stage ran (fewer than configured when time-capped)
+    fit_seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage's fit, where recorded
 
 
 @dataclass(frozen=True)
@@ -163,8 +164,11 @@ def load_run(folder: Path) -> Run:
     stages = (metrics or {}).get("stages") or {}
     epochs_run = {name: int(stage["epochs"]) for name, stage in stages.items()
                   if isinstance(stage, dict) and isinstance(stage.get("epochs"), int)}
+    # A resumed stage recorded only its last process's fit: not the stage's wall time.
+    fit_seconds = {name: float(stage["fit_seconds"]) for name, stage in stages.items()
+                   if isinstance(stage, dict) and "fit_seconds" in stage and not stage.get("resumed")}
     return Run(folder, str(variant), int(config.seed), _split_label(split), int(data.input_size), phases,
-               _flatten(OmegaConf.to_container(config, resolve=False)), test, epochs_run)
+               _flatten(OmegaConf.to_container(config, resolve=False)), test, epochs_run, fit_seconds)
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -651,7 +655,10 @@ def budget_line(runs: list[Run]) -> str:
         ran = sorted({run.epochs_run[stage] for run in runs if stage in run.epochs_run})
         stopped = any(epochs != configured for epochs in ran)
         early = f" ({'–'.join(map(str, sorted({ran[0], ran[-1]})))} run: stopped early)" if stopped else ""
-        stages.append(f"{stage} {configured} epochs{early}{schedule}")
+        minutes = sorted(round(run.fit_seconds[stage] / 60) for run in runs if stage in run.fit_seconds)
+        span = "–".join(map(str, sorted({minutes[0], minutes[-1]}))) if minutes else ""
+        timed = f", {span} min to fit ({len(minutes)} of {len(runs)} runs timed)" if minutes else ""
+        stages.append(f"{stage} {configured} epochs{early}{schedule}{timed}")
     parts = ["; ".join(stages)]
     if (start := shared("phase.init_from")) is not None:
         parts.append(f"initialised from `{start}`")

@@ -9,6 +9,7 @@ running one continues from its `last.ckpt`, under the config the run started wit
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,8 @@ def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.Light
     L.seed_everything(cfg.seed, workers=True)
     module = instantiate(cfg.model, scheduler=stage.get("scheduler"))
     last = stage_dir / "checkpoints" / "last.ckpt"
-    if init_from and not last.is_file():
+    last_existed = last.is_file()
+    if init_from and not last_existed:
         load_weights(module, init_from)
     checkpointing: ModelCheckpoint = instantiate(
         cfg.callbacks.model_checkpoint, dirpath=str(stage_dir / "checkpoints"), monitor=stage.monitor
@@ -74,7 +76,9 @@ def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.Light
         logger=loggers or False,
         default_root_dir=str(stage_dir),
     )
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.is_file() else None)
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last_existed else None)
+    fit_seconds = time.perf_counter() - started
     best = checkpointing.best_model_path or str(last)
     tested = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
     result = {
@@ -84,6 +88,9 @@ def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.Light
         "monitor": stage.monitor,
         "best_val": float(checkpointing.best_model_score) if checkpointing.best_model_score is not None else None,
         "best_checkpoint": best,
+        # Of this process's fit: a resumed stage's earlier processes are not counted.
+        "fit_seconds": round(fit_seconds, 1),
+        "resumed": last_existed,
         "test": {key: float(value) for key, value in tested.items()},
     }
     write_json(done, result)

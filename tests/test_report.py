@@ -331,6 +331,9 @@ def test_merge_replaces_and_adds_sections_and_keeps_the_rest(tmp_path: Path, swe
         config = yaml.safe_load((folder / "run_config.yaml").read_text())
         config["phase"] = {"init_from": "checkpoints/shipped.pt", "stages": {"regression": {"epochs": 40}}}
         (folder / "run_config.yaml").write_text(yaml.safe_dump(config))
+        metrics = json.loads((folder / "metrics.json").read_text())
+        metrics["stages"] = {"regression": {"epochs": 40, "fit_seconds": 1200.0 + 150 * seed, "resumed": False}}
+        (folder / "metrics.json").write_text(json.dumps(metrics))
     path = _exercise_bench(tmp_path / "exercise_bench.json", pose_lab_reps=3)
     result = report(_cfg(tmp_path, finetune, "null", f"exercise_bench={path}", "merge=true"))
     after = Path(result["output"]).read_text()
@@ -343,7 +346,8 @@ def test_merge_replaces_and_adds_sections_and_keeps_the_rest(tmp_path: Path, swe
     assert _row(before, "base") == _row(after.split("phases regression")[0], "base")  # old tables untouched
     added_table = after.split("## Split `standard`, input 192 px, phases regression", 1)[1].split("\n## ")[0]
     assert "| `base` | 2 | 0, 1 | 49.0 ± 1.4 |" in added_table
-    assert "initialised from `checkpoints/shipped.pt`" in added_table
+    assert "regression 40 epochs, 20–22 min to fit (2 of 2 runs timed); initialised from `checkpoints/shipped.pt`" \
+        in added_table
     closing = after.split("## How these numbers were made", 1)[1]
     # both report commands and every run's command, each under its heading, none lost
     assert closing.count("- `python -m pose_lab.report") == 2 and "merge=true" in closing
@@ -355,3 +359,14 @@ def test_merge_replaces_and_adds_sections_and_keeps_the_rest(tmp_path: Path, swe
     assert Path(result["output"]).read_text() == after  # merging twice with the same inputs changes nothing
     with pytest.raises(PoseLabError, match="merge=true needs an existing report"):
         report(_cfg(tmp_path / "elsewhere", finetune, "null", "merge=true"))
+
+
+def test_budget_line_times_only_stages_fitted_in_one_process(tmp_path: Path) -> None:
+    sweep = tmp_path / "timed"
+    for seed, seconds, resumed in ((0, 600.0, False), (1, 900.0, False), (2, 60.0, True)):
+        folder = _write_run(sweep, f"run{seed}", "base", seed, (0.4, 0.5, 0.4))
+        metrics = json.loads((folder / "metrics.json").read_text())
+        metrics["stages"]["pretrain"].update(fit_seconds=seconds, resumed=resumed)
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    markdown = Path(report(_cfg(tmp_path, sweep, None))["output"]).read_text()
+    assert "pretrain 60 epochs, 10–15 min to fit (2 of 3 runs timed); regression 40 epochs." in markdown

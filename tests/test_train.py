@@ -38,6 +38,7 @@ def test_both_phases_write_checkpoints_metrics_and_keep_frozen_weights(train_cfg
     for stage in ("pretrain", "regression"):
         assert (run / stage / "checkpoints" / "last.ckpt").is_file()
         assert (run / stage / "metrics.json").is_file()
+        assert summary["stages"][stage]["resumed"] is False and summary["stages"][stage]["fit_seconds"] > 0
     assert 0.0 <= summary["test"]["test/pckh@0.5_regression"] <= 1.0
     pretrained, _ = load_module(summary["stages"]["pretrain"]["best_checkpoint"])
     regressed, config = load_module(summary["best_checkpoint"])
@@ -73,6 +74,7 @@ def test_resume_after_a_kill_continues_from_last_checkpoint(train_cfg, tmp_path:
     assert marker.read_text().split("\n")[:2] == ["start 0", "crash"]
     assert int(marker.read_text().split("\n")[2].split()[1]) >= 1
     assert summary["stages"]["pretrain"]["epochs"] == 3
+    assert summary["stages"]["pretrain"]["resumed"] is True and summary["stages"]["pretrain"]["fit_seconds"] > 0
     # The killed fit's logs survive the resume, which logs beside them.
     logs = sorted(p.parent.name for p in (run / "pretrain/logs").glob("version_*/metrics.csv"))
     assert logs == ["version_0", "version_1"]
