@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 LSP ?= $(or $(POSE_LAB_LSP_ROOT),../shared/datasets/lsp)
 ARGS ?=
 # The shipped checkpoint (README: Model card).
-CKPT ?= checkpoints/base_lsp192_adamw_cosine.pt
+CKPT ?= checkpoints/base_lsp192_regression_l1.pt
 
-.PHONY: help setup train evaluate demo sweep bench report keep test test-full clean peer-venv exercise-bench
+.PHONY: help setup train train-l1 evaluate demo sweep bench report keep test test-full clean peer-venv exercise-bench
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,12 @@ setup: $(BIN)/python  ## create .venv and install pose_lab (editable) with its t
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -e '.[test,sweep]'
 
-train:  ## the shipped checkpoint's recipe: base model, input 192, both phases, standard split (ARGS=... to override)
+train:  ## step 1 of the shipped checkpoint's recipe: base model, input 192, both phases, standard split (ARGS=...)
 	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train experiment=lsp192_adamw_cosine $(ARGS)
+
+INIT ?= checkpoints/base_lsp192_adamw_cosine.pt
+train-l1:  ## step 2: its regression phase again with an L1 loss, from INIT (step 1's best checkpoint)
+	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train experiment=lsp192_regression_l1 phase.init_from=$(INIT) $(ARGS)
 
 evaluate:  ## score a checkpoint: make evaluate CKPT=path/to/best.ckpt
 	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.evaluate ckpt=$(CKPT) $(ARGS)

@@ -793,7 +793,7 @@ def _merged_lines(old: list[str], new: list[str]) -> list[str]:
         blocks[head] = blocks.get(head, []) + [item for item in items if item not in blocks.get(head, [])]
     lines = [""]
     for head, items in blocks.items():
-        lines += ([head, ""] if head else []) + items + [""]
+        lines += [*([head] if head else []), *([""] if head and items else []), *items, ""]
     return lines
 
 

@@ -5,8 +5,9 @@ first: a private kernelspec written into tmp_path by ipykernel itself, looked up
 searches only there. So a clean `pip install -e '.[test]'` is enough, with or without an activated venv, and a
 user-level kernelspec pointing at another Python cannot hijack the run.
 
-The execution test needs the real LSP folder and a checkpoint: the shipped `checkpoints/base_lsp192_adamw_cosine.pt`, or
-any pose_lab checkpoint named by `POSE_LAB_NOTEBOOK_CHECKPOINT` (for development before one is shipped).
+The execution test needs the real LSP folder and a checkpoint: the shipped
+`checkpoints/base_lsp192_regression_l1.pt`, or any pose_lab checkpoint named by `POSE_LAB_NOTEBOOK_CHECKPOINT` (for
+development before one is shipped).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO_ROOT / "notebooks/inspect_heatmaps.ipynb"
-SHIPPED_CHECKPOINT = Path("checkpoints/base_lsp192_adamw_cosine.pt")
+SHIPPED_CHECKPOINT = Path("checkpoints/base_lsp192_regression_l1.pt")
 CHECKPOINT_ENV_VAR = "POSE_LAB_NOTEBOOK_CHECKPOINT"
 MAX_IMAGES = 40
 CELL_TIMEOUT_S = 300
