@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from pose_lab.data.dataset import Normalize
 from pose_lab.data.lsp import JOINTS_FILE, load_images, read_joints, resolve_root
 from pose_lab.data.splits import split_numbers
 from pose_lab.errors import PoseLabError
-from pose_lab.data.dataset import Normalize
 from pose_lab.inference import normalization, prepare
 
 QUANTIZED_METADATA_KEY = "pose_lab.quantized"
