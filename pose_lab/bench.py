@@ -66,8 +66,10 @@ from pose_lab.runtime import PATHS, Infer, onnx_infer, onnx_session, torch_infer
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
-# The peer comparison's extra side (peer_int8=true): the regression path in ONNX Runtime, quantized to int8.
+# The peer comparison's extra sides: the regression path in ONNX Runtime quantized to int8 (peer_int8=true), and
+# the full path in ONNX Runtime with keypoints decoded from its heatmaps (peer_heatmap=true).
 INT8_SIDE = "onnxruntime-int8"
+HEATMAP_SIDE = "onnxruntime-heatmap"
 BACKENDS: dict[str, tuple[str, ...]] = {"torch": ("torch",), "onnxruntime": ("onnxruntime",),
                                         "both": ("torch", "onnxruntime")}
 ONNX_CUDA_SKIPPED = {"skipped": True, "reason": "onnxruntime is timed on the CPU only (CPU execution provider)"}
@@ -78,11 +80,12 @@ FLOPS_CONVENTION = (
 # Config keys copied into bench.json.
 SETTINGS: tuple[str, ...] = ("models", "ckpt", "backend", "input_size", "warmup", "iters", "threads",
                              "channels_last", "settle_seconds", "devices", "cuda_device", "cuda_batch", "peer_python",
-                             "lsp_root", "peer_split", "peer_images", "peer_int8", "calibration_images")
+                             "lsp_root", "peer_split", "peer_images", "peer_int8", "peer_heatmap", "calibration_images")
 # What each side's per-image time covers, written into bench.json beside the times.
 TIMED_SPANS: dict[str, str] = {
     "pose_lab": "PoseEstimator.predict on one decoded RGB image: letterbox, normalisation, the default (regression) "
-                "inference path at batch 1, keypoints mapped back to original pixels",
+                "inference path at batch 1 (the heatmap side: the full path, keypoints decoded from its heatmaps), "
+                "keypoints mapped back to original pixels",
     "peer": "pose.process on one decoded RGB image (person detector + landmark model), landmarks to pixels",
 }
 
@@ -333,9 +336,10 @@ def comparison_estimator(cfg: DictConfig, backend: str, folder: Path) -> PoseEst
     on training images of the comparison's split), with as many intra-op threads as torch uses."""
     if backend == "torch":
         return PoseEstimator.from_checkpoint(cfg.ckpt, backend="torch")
-    file = folder / "regression.onnx"
+    path = "full" if backend == HEATMAP_SIDE else "regression"
+    file = folder / f"{path}.onnx"
     module, config = load_module(cfg.ckpt)
-    export_onnx(module.net, "regression", file, onnx_metadata(config, "regression", cfg.ckpt))
+    export_onnx(module.net, path, file, onnx_metadata(config, path, cfg.ckpt))
     if backend == INT8_SIDE:
         calibration = calibration_inputs(config, cfg.lsp_root, cfg.peer_split, cfg.calibration_images)
         file = quantize_int8(file, int8_output(file), calibration)
@@ -343,17 +347,18 @@ def comparison_estimator(cfg: DictConfig, backend: str, folder: Path) -> PoseEst
                                          threads=torch.get_num_threads())
 
 
-def time_estimator(estimator: PoseEstimator, images: list[np.ndarray], warmup: int) -> tuple[np.ndarray, list[float]]:
+def time_estimator(estimator: PoseEstimator, images: list[np.ndarray], warmup: int,
+                   heatmaps: bool = False) -> tuple[np.ndarray, list[float]]:
     """Keypoints (N,K,2) in original pixels and the milliseconds of each image, predicted one at a time after
-    `warmup` untimed calls on the first image."""
+    `warmup` untimed calls on the first image; heatmaps: the keypoints decoded from the full path's heatmaps."""
     for _ in range(warmup):
-        estimator.predict(images[0])
+        estimator.predict(images[0], return_heatmaps=heatmaps)
     keypoints, times = [], []
     for image in images:
         begin = time.perf_counter()
-        (prediction,) = estimator.predict(image)
+        (prediction,) = estimator.predict(image, return_heatmaps=heatmaps)
         times.append((time.perf_counter() - begin) * 1e3)
-        keypoints.append(prediction.keypoints)
+        keypoints.append(prediction.heatmap_keypoints if heatmaps else prediction.keypoints)
     return np.stack(keypoints), times
 
 
@@ -378,9 +383,10 @@ def peer_comparison(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     test = lsp_test_images(cfg)
     ours = []
     with tempfile.TemporaryDirectory(prefix="pose_lab_peer_") as folder:
-        for backend in (*BACKENDS[cfg.backend], *((INT8_SIDE,) if cfg.peer_int8 else ())):
+        extra = (*((INT8_SIDE,) if cfg.peer_int8 else ()), *((HEATMAP_SIDE,) if cfg.peer_heatmap else ()))
+        for backend in (*BACKENDS[cfg.backend], *extra):
             estimator = comparison_estimator(cfg, backend, Path(folder))
-            keypoints, times = time_estimator(estimator, test.images, cfg.warmup)
+            keypoints, times = time_estimator(estimator, test.images, cfg.warmup, heatmaps=backend == HEATMAP_SIDE)
             ours.append({"backend": backend, "threads": torch.get_num_threads(),
                          **scored_side(times, keypoints, test.truth)})
     summary, output = run_peer_on_images(Path(cfg.peer_python), test, out_dir, min(cfg.warmup, len(test.paths)))
@@ -411,7 +417,7 @@ def format_comparison(comparison: dict[str, Any]) -> str:
     """Two lines per side: time per image, PCK and, for pose_lab, its time as a ratio of the peer's."""
     def line(label: str, side: dict[str, Any]) -> str:
         pck = ", ".join(f"{protocol} {side['pck'][protocol]['mean']:.1f} %" for protocol in side["pck"])
-        return f"{label:<28}{side['median_ms']:>7.2f} ms/image (p90 {side['p90_ms']:.2f}); {pck}"
+        return f"{label:<32}{side['median_ms']:>7.2f} ms/image (p90 {side['p90_ms']:.2f}); {pck}"
 
     lines = [f"\nagainst {comparison['peer']['name']} on {comparison['images']} LSP test images:"]
     for side in comparison["pose_lab"]:

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -15,9 +16,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 import pose_lab
-from pose_lab.bench import PATHS, available_models, bench, build_variant, count_flops, params_used
+from pose_lab.bench import (PATHS, available_models, bench, build_variant, count_flops, params_used,
+                            time_estimator)
 from pose_lab.checkpoint import checkpoint_config
 from pose_lab.errors import PoseLabError
+from pose_lab.inference import PoseEstimator
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
@@ -232,11 +235,21 @@ def test_comparison_adds_an_int8_side_calibrated_on_training_images(
         train_cfg, tmp_path: Path, tiny_lsp_root: Path, stand_in_peer: Path) -> None:
     checkpoint = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
     summary = bench(_peer_cfg(tmp_path / "out", checkpoint, stand_in_peer, tiny_lsp_root, "backend=onnxruntime",
-                              "calibration_images=4"))  # peer_int8 is on by default: predict's default path
+                              "calibration_images=4", "peer_heatmap=true"))  # peer_int8 is on by default
     sides = summary["peer_comparison"]["pose_lab"]
-    assert [side["backend"] for side in sides] == ["onnxruntime", "onnxruntime-int8"]
+    assert [side["backend"] for side in sides] == ["onnxruntime", "onnxruntime-int8", "onnxruntime-heatmap"]
     assert sides[1]["median_ms"] > 0 and 0 <= sides[1]["pck"]["pckh@0.5"]["mean"] <= 100
     assert summary["settings"]["peer_int8"] is True and summary["settings"]["calibration_images"] == 4
+
+
+def test_the_heatmap_side_scores_the_keypoints_decoded_from_heatmaps(train_cfg, tmp_path: Path) -> None:
+    estimator = PoseEstimator.from_checkpoint(_untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt"))
+    images = [np.random.default_rng(seed).integers(0, 256, (50, 70, 3), dtype=np.uint8) for seed in range(2)]
+    decoded, times = time_estimator(estimator, images, warmup=1, heatmaps=True)
+    regressed, _ = time_estimator(estimator, images, warmup=0)
+    expected = [prediction.heatmap_keypoints for prediction in estimator.predict(images, return_heatmaps=True)]
+    np.testing.assert_allclose(decoded, np.stack(expected), atol=1e-4)
+    assert len(times) == 2 and not np.allclose(decoded, regressed)
 
 
 def test_comparison_on_the_first_images_only(train_cfg, tmp_path: Path, tiny_lsp_root: Path,
