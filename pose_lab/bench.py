@@ -339,7 +339,8 @@ def comparison_estimator(cfg: DictConfig, backend: str, folder: Path) -> PoseEst
     path = "full" if backend == HEATMAP_SIDE else "regression"
     file = folder / f"{path}.onnx"
     module, config = load_module(cfg.ckpt)
-    export_onnx(module.net, path, file, onnx_metadata(config, path, cfg.ckpt))
+    if not file.is_file():  # the fp32 and int8 sides share the regression path's export in `folder`
+        export_onnx(module.net, path, file, onnx_metadata(config, path, cfg.ckpt))
     if backend == INT8_SIDE:
         calibration = calibration_inputs(config, cfg.lsp_root, cfg.peer_split, cfg.calibration_images)
         file = quantize_int8(file, int8_output(file), calibration)

@@ -200,8 +200,8 @@ def checkpoint_fingerprint(checkpoint: str | Path) -> str:
     return hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()[:16]
 
 
-def _made_from(checkpoint: Path, file: Path) -> bool:
-    """Whether the ONNX `file` records `checkpoint`'s fingerprint (False for a missing or unreadable file)."""
+def _made_from(fingerprint: str, file: Path) -> bool:
+    """Whether the ONNX `file` records this checkpoint `fingerprint` (False for a missing or unreadable file)."""
     import onnx  # optional dependency (the `onnx` extra), like the export itself
     from google.protobuf.message import DecodeError  # onnx's own dependency
 
@@ -212,7 +212,7 @@ def _made_from(checkpoint: Path, file: Path) -> bool:
     except (OSError, DecodeError):
         return False
     recorded = {entry.key: entry.value for entry in model.metadata_props}.get(FINGERPRINT_METADATA_KEY)
-    return recorded == checkpoint_fingerprint(checkpoint)
+    return recorded == fingerprint
 
 
 def onnx_beside(checkpoint: str | Path, path: str, flip_test: bool = False, int8: bool = False,
@@ -224,11 +224,14 @@ def onnx_beside(checkpoint: str | Path, path: str, flip_test: bool = False, int8
     checkpoint = Path(checkpoint)
     file = default_output(checkpoint, path, flip_test)
     target = int8_output(file) if int8 else file
-    if not checkpoint.is_file() or _made_from(checkpoint, target):
+    if not checkpoint.is_file():
+        return target
+    fingerprint = checkpoint_fingerprint(checkpoint)
+    if _made_from(fingerprint, target):
         return target
     module, config = load_module(checkpoint)
     try:
-        if not _made_from(checkpoint, file):
+        if not _made_from(fingerprint, file):
             net = FlipAveraged(module.net) if flip_test else module.net
             export_onnx(net, path, file, onnx_metadata(config, path, checkpoint, flip_test))
             print(f"exported {checkpoint} ({path} path) to {file} for ONNX Runtime")

@@ -729,8 +729,9 @@ def render(cfg: DictConfig, sweep_dirs: list[Path], runs: list[Run], summary: di
             "score on its 60/20/20 split and its latency on its own hardware. Table 1 has one ViT row for both "
             "`vit` and `vit2`; it gives no test score for `neg_heatmap_diff` (§4.2 attempt 1).",
         ]
-    if bench is None and summary:
-        lines += ["", "Latency columns: not measured (`bench=null`)."]
+    if bench is None:
+        if summary:
+            lines += ["", "Latency columns: not measured (`bench=null`)."]
     elif (reason := _gpu_reason(bench)) is not None:
         lines += ["", f"GPU ms n/a: {reason}."]
     if bench is not None:

@@ -370,3 +370,12 @@ def test_budget_line_times_only_stages_fitted_in_one_process(tmp_path: Path) -> 
         (folder / "metrics.json").write_text(json.dumps(metrics))
     markdown = Path(report(_cfg(tmp_path, sweep, None))["output"]).read_text()
     assert "pretrain 60 epochs, 10–15 min to fit (2 of 3 runs timed); regression 40 epochs." in markdown
+
+
+def test_merge_of_a_benchmark_alone_needs_no_sweep_nor_bench(tmp_path: Path, sweep: Path, bench_json: Path) -> None:
+    report(_cfg(tmp_path, sweep, bench_json))
+    before = (tmp_path / "out" / "RESULTS.md").read_text()
+    path = _exercise_bench(tmp_path / "exercise_bench.json", pose_lab_reps=3)
+    after = Path(report(_cfg(tmp_path, "null", "null", f"exercise_bench={path}", "merge=true"))["output"]).read_text()
+    assert "## Exercise analytics on real clips" in after and "Latency columns: not measured" not in after
+    assert after.split("## Exercise analytics")[0] == before.split("## Missing or failed runs")[0]
