@@ -62,14 +62,16 @@ def time_pose_lab(cfg: DictConfig, source: KeypointSource) -> dict[str, Any]:
     started = time.perf_counter()
     frames = open_frames(cfg.video, cfg.fps)
     pipeline = build_pipeline(cfg, source, frames.fps)
-    keypoints = []
+    keypoints, with_person = [], 0
     with frames:
         for index, seconds, frame in frames:
-            keypoints.append(pipeline.step(index, seconds, frame).keypoints)
+            result = pipeline.step(index, seconds, frame)
+            keypoints.append(result.keypoints)
+            with_person += result.person
     reps = pipeline.finish()
     elapsed = time.perf_counter() - started
-    return {"frames": pipeline.frames_seen, "seconds": elapsed, "reps": len(reps),
-            "frames_with_person": pipeline.frames_with_person, "keypoints": np.stack(keypoints)}
+    return {"frames": len(keypoints), "seconds": elapsed, "reps": len(reps), "frames_with_person": with_person,
+            "keypoints": np.stack(keypoints)}
 
 
 def agreement_with_peer(ours: np.ndarray, peer: np.ndarray, peer_visibility: np.ndarray,

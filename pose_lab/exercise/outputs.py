@@ -85,8 +85,8 @@ class ExerciseOutputs:
         self._indices: list[int] = []
         self._times: list[float] = []
         self._angles: list[float] = []
-        self._frames = 0
-        self._frames_with_person = 0
+        self.frames_written = 0  # the frames written so far (the summary's frames_read) ...
+        self.frames_with_person = 0  # ... and how many of them had a person
         self._end_reason: str | None = None
         self._writer: cv2.VideoWriter | None = None
         self._video_size: tuple[int, int] | None = None
@@ -132,8 +132,8 @@ class ExerciseOutputs:
             raise ValueError(f"frame {result.index} has angles {sorted(unknown)} that are not CSV columns "
                              f"{self._angle_names}: pass angle_names= with every angle the pipeline measures")
         self._csv.writerow(self._row(result))
-        self._frames += 1
-        self._frames_with_person += bool(result.person)
+        self.frames_written += 1
+        self.frames_with_person += bool(result.person)
         self._indices.append(result.index)
         self._times.append(result.time)
         self._angles.append(result.primary_angle)
@@ -210,8 +210,8 @@ class ExerciseOutputs:
             "exercise": self.exercise,
             "video": str(self.video),
             "fps": round(self.fps, 3),
-            "frames_read": self._frames,
-            "frames_with_person": self._frames_with_person,
+            "frames_read": self.frames_written,
+            "frames_with_person": self.frames_with_person,
             "duration_s": round(self._times[-1] + 1 / self.fps, 3) if self._times else 0.0,
             "primary_angle": self.angle_label,
             "complete": self._end_reason is None,

@@ -84,8 +84,6 @@ class ExercisePipeline:
         self.analysis = ExerciseAnalysis(exercise, fps)
         self.tracker = PersonTracker(tracking or TrackingSettings())
         self.smoother = OneEuroFilter(**(smoothing or {}))
-        self.frames_seen = 0
-        self.frames_with_person = 0
 
     def _reset(self) -> None:
         self.tracker.reset()
@@ -102,9 +100,7 @@ class ExercisePipeline:
         region = self.tracker.region
         keypoints, visibility, found = self.source(frame, region)
         person = self.tracker.update(keypoints, found, (width, height))
-        self.frames_seen += 1
         if person:
-            self.frames_with_person += 1
             unit = float(max(width, height))
             keypoints = self.smoother(keypoints / unit, time) * unit
         else:

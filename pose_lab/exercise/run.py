@@ -80,10 +80,10 @@ def analyse_video(cfg: DictConfig, source: KeypointSource | None = None) -> dict
             outputs.mark_incomplete(frames.end_note)
         seconds = time.perf_counter() - started
         outputs.extra["timing"] = {"seconds": round(seconds, 3),
-                                   "frames_per_second": round(pipeline.frames_seen / seconds, 2) if seconds else None}
+                                   "frames_per_second": round(outputs.frames_written / seconds, 2) if seconds else None}
     summary = outputs.summary
     print(summary_text(summary, out_dir))
-    if pipeline.frames_seen and pipeline.frames_with_person == 0:
-        raise PoseLabError(f"no person found in any of the {pipeline.frames_seen} frames of {cfg.video} (outputs "
+    if summary["frames_read"] and summary["frames_with_person"] == 0:
+        raise PoseLabError(f"no person found in any of the {summary['frames_read']} frames of {cfg.video} (outputs "
                            f"kept in {out_dir}); the model needs one person with most joints in view")
     return summary
