@@ -687,7 +687,7 @@ def report_command(cfg: DictConfig) -> str:
              f"latency_path={cfg.latency_path}", f"exercise_bench={cfg.exercise_bench or 'null'}",
              f"peer_bench={cfg.peer_bench or 'null'}",
              f"levers={_folders_override(cfg.levers) if cfg.levers else 'null'}",
-             *(["merge=true"] if cfg.merge else [])]
+             *(["merge=true"] if cfg.merge else []), *([f"label={cfg.label}"] if cfg.label else [])]
     return shlex.join(words)
 
 
@@ -718,7 +718,8 @@ def render(cfg: DictConfig, sweep_dirs: list[Path], runs: list[Run], summary: di
         lines += ["", "**The runs differ in split, input size or phases; each group has its own table.**"]
     for (split, size, phases), rows in summary.items():
         group_runs = [run for run in runs if (run.split, run.input_size, run.phases) == (split, size, phases)]
-        lines += ["", f"## Split `{split}`, input {size} px, phases {phases}", "", budget_line(group_runs), "",
+        heading = f"## Split `{split}`, input {size} px, phases {phases}" + (f": {cfg.label}" if cfg.label else "")
+        lines += ["", heading, "", budget_line(group_runs), "",
                   *group_table(rows, bench, size)]
         if split != "seed":
             lines += ["", "The report's numbers are on its 60/20/20 split (`data.split=seed`), not this one."]

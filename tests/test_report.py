@@ -361,6 +361,20 @@ def test_merge_replaces_and_adds_sections_and_keeps_the_rest(tmp_path: Path, swe
         report(_cfg(tmp_path / "elsewhere", finetune, "null", "merge=true"))
 
 
+def test_a_labelled_merge_keeps_the_table_of_the_same_split_size_and_phases(
+        tmp_path: Path, sweep: Path, bench_json: Path) -> None:
+    report(_cfg(tmp_path, sweep, bench_json))
+    before = (tmp_path / "out" / "RESULTS.md").read_text()
+    recipe = tmp_path / "recipe"
+    _write_run(recipe, "seed_0", "base", 0, (0.55, 0.7, 0.56))  # the same split, size and phases as `sweep`
+    after = Path(report(_cfg(tmp_path, recipe, "null", "merge=true", "label='sigma 3'"))["output"]).read_text()
+    [old_heading] = [line for line in before.splitlines() if line.startswith("## Split")]
+    assert old_heading in after and f"{old_heading}: sigma 3" in after
+    assert _row(after.split(f"{old_heading}: sigma 3")[0], "base") == _row(before, "base")
+    assert "| `base` | 1 | 0 | 55.0 |" in after.split(f"{old_heading}: sigma 3")[1]
+    assert "merge=true 'label=sigma 3'" in after  # the recorded command reproduces the heading
+
+
 def test_budget_line_times_only_stages_fitted_in_one_process(tmp_path: Path) -> None:
     sweep = tmp_path / "timed"
     for seed, seconds, resumed in ((0, 600.0, False), (1, 900.0, False), (2, 60.0, True)):
