@@ -80,7 +80,8 @@ FLOPS_CONVENTION = (
 # Config keys copied into bench.json.
 SETTINGS: tuple[str, ...] = ("models", "ckpt", "backend", "input_size", "warmup", "iters", "threads",
                              "channels_last", "settle_seconds", "devices", "cuda_device", "cuda_batch", "peer_python",
-                             "lsp_root", "peer_split", "peer_images", "peer_int8", "peer_heatmap", "calibration_images")
+                             "lsp_root", "peer_split", "peer_images", "peer_int8", "peer_heatmap", "peer_rounds",
+                             "calibration_images")
 # What each side's per-image time covers, written into bench.json beside the times.
 TIMED_SPANS: dict[str, str] = {
     "pose_lab": "PoseEstimator.predict on one decoded RGB image: letterbox, normalisation, the default (regression) "
@@ -363,13 +364,23 @@ def time_estimator(estimator: PoseEstimator, images: list[np.ndarray], warmup: i
     return np.stack(keypoints), times
 
 
-def run_peer_on_images(python: Path, test: LSPTestImages, out_dir: Path, warmup: int) -> tuple[dict[str, Any], Path]:
-    """The MediaPipe peer on the test images in its own environment: its JSON summary and its OUT.npz
-    (LSP keypoints and per-image milliseconds), both left in `out_dir`."""
-    listing, output = out_dir / "peer_images.txt", out_dir / "peer_keypoints.npz"
-    listing.write_text("".join(f"{path}\n" for path in test.paths))
+def run_peer_on_images(python: Path, paths: list[Path], folder: Path, warmup: int) -> tuple[dict[str, Any], Any]:
+    """The MediaPipe peer on `paths` in its own environment: its JSON summary and its answers (LSP keypoints and
+    per-image milliseconds, the peer's OUT.npz, written in `folder`)."""
+    listing, output = folder / "peer_images.txt", folder / "peer_keypoints.npz"
+    listing.write_text("".join(f"{path}\n" for path in paths))
     summary = run_peer(python, ["--images", str(listing), "--output", str(output), "--warmup-images", str(warmup)])
-    return summary, output
+    stored = dict(np.load(output))
+    if stored["keypoints"].shape[0] != len(paths) or len(stored["milliseconds"]) != len(paths):
+        raise PoseLabError(f"{output}: the peer answered {stored['keypoints'].shape[0]} images, "
+                           f"{len(paths)} were asked; is {PEER_SCRIPT.name} the one next to this pose_lab?")
+    return summary, stored
+
+
+def interleaved_rounds(count: int, rounds: int) -> list[np.ndarray]:
+    """Image indices of each round: round r takes images r, r + rounds, r + 2 * rounds, ..., so that every round
+    holds the same mix of images."""
+    return [np.arange(start, count, rounds) for start in range(min(rounds, count))]
 
 
 def scored_side(times_ms: list[float] | np.ndarray, keypoints: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
@@ -380,24 +391,50 @@ def scored_side(times_ms: list[float] | np.ndarray, keypoints: np.ndarray, truth
 
 def peer_comparison(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """pose_lab's checkpoint (every backend of cfg.backend) and the MediaPipe peer on the same LSP test images,
-    timed per image and scored against joints.mat; bench.json's `peer_comparison`."""
+    timed per image and scored against joints.mat; bench.json's `peer_comparison`.
+
+    The images are timed in `peer_rounds` interleaved rounds, each of every pose_lab side then the peer (the
+    other way round in odd rounds), so that a slow period of a shared machine falls on both sides alike.
+    """
     test = lsp_test_images(cfg)
-    ours = []
+    count, joints = test.truth.shape[:2]
+    extra = (*((INT8_SIDE,) if cfg.peer_int8 else ()), *((HEATMAP_SIDE,) if cfg.peer_heatmap else ()))
+    backends = (*BACKENDS[cfg.backend], *extra)
+    times = {side: np.zeros(count) for side in (*backends, "peer")}
+    keypoints = {side: np.full((count, joints, 2), np.nan, np.float32) for side in (*backends, "peer")}
+    peer_visibility = np.zeros((count, joints), np.float32)
+    rounds = interleaved_rounds(count, cfg.peer_rounds)
+    peer_summaries: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="pose_lab_peer_") as folder:
-        extra = (*((INT8_SIDE,) if cfg.peer_int8 else ()), *((HEATMAP_SIDE,) if cfg.peer_heatmap else ()))
-        for backend in (*BACKENDS[cfg.backend], *extra):
-            estimator = comparison_estimator(cfg, backend, Path(folder))
-            keypoints, times = time_estimator(estimator, test.images, cfg.warmup, heatmaps=backend == HEATMAP_SIDE)
-            ours.append({"backend": backend, "threads": torch.get_num_threads(),
-                         **scored_side(times, keypoints, test.truth)})
-    summary, output = run_peer_on_images(Path(cfg.peer_python), test, out_dir, min(cfg.warmup, len(test.paths)))
-    stored = np.load(output)
-    if stored["keypoints"].shape != test.truth.shape or len(stored["milliseconds"]) != len(test.paths):
-        raise PoseLabError(f"{output}: the peer answered {stored['keypoints'].shape[0]} images, "
-                           f"{len(test.paths)} were asked; is {PEER_SCRIPT.name} the one next to this pose_lab?")
+        estimators = {backend: comparison_estimator(cfg, backend, Path(folder)) for backend in backends}
+
+        def time_ours(index: np.ndarray) -> None:
+            for backend, estimator in estimators.items():
+                time.sleep(cfg.settle_seconds)
+                found, spent = time_estimator(estimator, [test.images[i] for i in index], cfg.warmup,
+                                              heatmaps=backend == HEATMAP_SIDE)
+                keypoints[backend][index], times[backend][index] = found, spent
+
+        def time_peer(index: np.ndarray) -> None:
+            summary, stored = run_peer_on_images(Path(cfg.peer_python), [test.paths[i] for i in index],
+                                                 Path(folder), min(cfg.warmup, len(index)))
+            keypoints["peer"][index], times["peer"][index] = stored["keypoints"], stored["milliseconds"]
+            peer_visibility[index] = stored["visibility"]
+            peer_summaries.append(summary)
+
+        for number, index in enumerate(rounds):
+            for step in (time_ours, time_peer) if number % 2 == 0 else (time_peer, time_ours):
+                step(index)
+    (out_dir / "peer_images.txt").write_text("".join(f"{path}\n" for path in test.paths))
+    output = out_dir / "peer_keypoints.npz"
+    np.savez(output, keypoints=keypoints["peer"], visibility=peer_visibility, milliseconds=times["peer"],
+             images=np.array([str(path) for path in test.paths]))
+    summary = peer_summaries[0]
     peer = {"name": summary["peer"], "version": summary.get("mediapipe"),
-            "images_with_pose": summary["images_with_pose"], "keypoints_file": str(output),
-            **scored_side(stored["milliseconds"], stored["keypoints"], test.truth)}
+            "images_with_pose": sum(part["images_with_pose"] for part in peer_summaries),
+            "keypoints_file": str(output), **scored_side(times["peer"], keypoints["peer"], test.truth)}
+    ours = [{"backend": backend, "threads": torch.get_num_threads(),
+             **scored_side(times[backend], keypoints[backend], test.truth)} for backend in backends]
     for side in ours:
         side["ratio_to_peer"] = side["median_ms"] / peer["median_ms"]
     return {
@@ -407,6 +444,7 @@ def peer_comparison(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         "images": len(test.numbers),
         "image_numbers": [int(test.numbers[0]), int(test.numbers[-1])],
         "warmup": cfg.warmup,
+        "rounds": len(rounds),
         "timed": TIMED_SPANS,
         "missing_pose": "a MediaPipe image without a pose counts as wrong for every joint (NaN keypoints)",
         "pose_lab": ours,
@@ -439,6 +477,8 @@ def _check_peer(cfg: DictConfig) -> None:
                            "or pass lsp_root=/path/to/lsp")
     if cfg.peer_images is not None and cfg.peer_images < 1:
         raise PoseLabError(f"peer_images={cfg.peer_images}: give at least 1, or null for every test image")
+    if cfg.peer_rounds < 1:
+        raise PoseLabError(f"peer_rounds={cfg.peer_rounds}: give at least 1 (1 = every side over all images in turn)")
 
 
 def _check(cfg: DictConfig) -> None:

@@ -349,10 +349,13 @@ def peer_section(bench: dict[str, Any], path: str) -> list[str]:
     body.append([peer["name"], "—", *cells(peer), "1×"])
     machine = bench.get("machine", {})
     version = f" {peer['version']}" if peer.get("version") else ""
+    rounds = comparison.get("rounds", 1)  # bench.json files written before rounds timed each side in one pass
+    interleaved = (f" in {rounds} interleaved rounds (round r: images r, r + {rounds}, …; every side in each "
+                   "round, the order of the sides flipped every other round)") if rounds > 1 else ""
     return ["", "## Speed and accuracy against MediaPipe on LSP", "",
             f"`{comparison['checkpoint']}` and MediaPipe{version} on the same {comparison['images']} "
             f"LSP test images (im{first:04d}–im{last:04d}, split `{_split_label(comparison['split'])}`), "
-            "each image alone (batch 1), side by side in one run. pose_lab's time per image: "
+            f"each image alone (batch 1), side by side in one run{interleaved}. pose_lab's time per image: "
             f"{comparison['timed']['pose_lab']}. MediaPipe's: {comparison['timed']['peer']} (in its own virtual "
             "environment). PCK over all 14 joints in original pixels, scored by pose_lab against joints.mat; "
             f"{comparison['missing_pose']} (MediaPipe found a pose in {peer.get('images_with_pose', 'n/a')} of "

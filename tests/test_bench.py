@@ -16,8 +16,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 import pose_lab
-from pose_lab.bench import (PATHS, available_models, bench, build_variant, count_flops, params_used,
-                            time_estimator)
+from pose_lab.bench import (PATHS, available_models, bench, build_variant, count_flops, interleaved_rounds,
+                            params_used, time_estimator)
 from pose_lab.checkpoint import checkpoint_config
 from pose_lab.errors import PoseLabError
 from pose_lab.inference import PoseEstimator
@@ -198,7 +198,7 @@ def stand_in_peer(tmp_path: Path) -> Path:
 
 def _peer_cfg(out: Path, checkpoint: Path, peer: Path, lsp_root: Path, *overrides: str) -> DictConfig:
     return _bench_cfg(out, f"ckpt={checkpoint}", f"peer_python={peer}", f"lsp_root={lsp_root}", TINY_TEST_SPLIT,
-                      "devices=[]", "warmup=1", *overrides)
+                      "devices=[]", "warmup=1", "peer_rounds=1", "settle_seconds=0", *overrides)
 
 
 def test_comparison_with_a_peer_scores_both_sides_on_the_test_images(
@@ -229,6 +229,29 @@ def test_comparison_with_a_peer_scores_both_sides_on_the_test_images(
     assert onnx_side["pck"]["pckh@0.5"]["mean"] == pytest.approx(torch_side["pck"]["pckh@0.5"]["mean"], abs=2.0)
     printed = capsys.readouterr().out
     assert "against stand-in peer on 4 LSP test images" in printed and "x the peer's time" in printed
+
+
+def test_rounds_interleave_the_images_and_put_every_answer_back_in_its_place(
+        train_cfg, tmp_path: Path, tiny_lsp_root: Path, stand_in_peer: Path) -> None:
+    assert [list(index) for index in interleaved_rounds(5, 2)] == [[0, 2, 4], [1, 3]]
+    assert len(interleaved_rounds(2, 4)) == 2  # never an empty round
+    checkpoint = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
+    summary = bench(_peer_cfg(tmp_path / "out", checkpoint, stand_in_peer, tiny_lsp_root, "peer_rounds=2",
+                              "peer_int8=false"))
+    comparison = summary["peer_comparison"]
+    assert comparison["rounds"] == 2 and summary["settings"]["peer_rounds"] == 2
+    # Round 0 asks the stand-in for images 13 and 15, round 1 for 14 and 16: each answers its first image with the
+    # ground truth in 10 ms and its second without a pose in 20 ms; put back in order, 13 and 14 are right.
+    stored = np.load(comparison["peer"]["keypoints_file"])
+    np.testing.assert_array_equal(stored["milliseconds"], [10.0, 10.0, 20.0, 20.0])
+    assert np.isfinite(stored["keypoints"][:2]).all() and np.isnan(stored["keypoints"][2:]).all()
+    assert [Path(name).name for name in stored["images"]] == ["im0013.jpg", "im0014.jpg", "im0015.jpg", "im0016.jpg"]
+    assert comparison["peer"]["pck"]["pckh@0.5"]["mean"] == pytest.approx(50.0)
+    assert comparison["peer"]["images_with_pose"] == 2 and comparison["peer"]["median_ms"] == pytest.approx(15.0)
+    in_one_pass = bench(_peer_cfg(tmp_path / "one", checkpoint, stand_in_peer, tiny_lsp_root, "peer_int8=false"))
+    assert comparison["pose_lab"][0]["pck"] == in_one_pass["peer_comparison"]["pose_lab"][0]["pck"]
+    with pytest.raises(PoseLabError, match="peer_rounds=0"):
+        bench(_peer_cfg(tmp_path / "out", checkpoint, stand_in_peer, tiny_lsp_root, "peer_rounds=0"))
 
 
 def test_comparison_adds_an_int8_side_calibrated_on_training_images(
