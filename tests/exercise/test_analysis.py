@@ -129,6 +129,38 @@ def test_pushup_gate_rejects_upright_arm_bending() -> None:
     assert pushup.finish() == [] and len(pushup.counter.rejected) == 3
 
 
+def test_lunges_are_counted_on_the_knee_with_depth_feedback() -> None:
+    # A side-view lunge seen from its front leg: the knee bends and the hips come down with it.
+    analysis, _ = analyse(load("lunge"), squat_session([90, 125, 95], lean_at_bottom=10))
+    reps = analysis.finish()
+    assert len(reps) == 3 and reps[0].bottom_angle == pytest.approx(90, abs=2)
+    assert [any("lunge deeper" in message for message in rep.feedback) for rep in reps] == [False, True, False]
+
+
+def front_jack(arms: float) -> np.ndarray:
+    """(K, 2) front view, torso upright, both arms raised `arms` degrees from hanging down (180 = overhead)."""
+    keypoints = side_squat(175, 0)
+    for side, outward in (("left", 1.0), ("right", -1.0)):
+        shoulder = keypoints[skeleton.joint_index(f"{side}_shoulder")] + [outward * 40.0, 0.0]
+        direction = np.array([outward * np.sin(np.radians(arms)), np.cos(np.radians(arms))])
+        keypoints[skeleton.joint_index(f"{side}_shoulder")] = shoulder
+        keypoints[skeleton.joint_index(f"{side}_hip")] += [outward * 25.0, 0.0]
+        keypoints[skeleton.joint_index(f"{side}_elbow")] = shoulder + 60 * direction
+        keypoints[skeleton.joint_index(f"{side}_wrist")] = shoulder + 120 * direction
+    return keypoints
+
+
+def test_jumping_jacks_are_counted_arms_up_first_with_height_feedback() -> None:
+    frames = [front_jack(10)] * 30
+    for top in (170, 175, 120, 172):  # the third jack's arms stop at shoulder height and a half
+        frames += [front_jack(10 + (top - 10) * (1 - np.cos(s)) / 2) for s in np.linspace(0, 2 * np.pi, 24)]
+        frames += [front_jack(10)] * 6
+    analysis, results = analyse(load("jumping_jack"), frames)
+    reps = analysis.finish()
+    assert len(reps) == 4 and min(r.primary_angle for r in results) < 30  # arms down between jacks
+    assert [any("arms higher" in message for message in rep.feedback) for rep in reps] == [False, False, True, False]
+
+
 @pytest.mark.parametrize("change, message", [
     ({"primary_angle": "neck"}, "unknown angle 'neck'"),
     ({"counter": {"direction": "backwards"}}, "unknown rep direction"),
