@@ -449,6 +449,12 @@ def problems(root: Path, summary: dict[Group, list[VariantRow]]) -> list[str]:
     return lines
 
 
+def run_name(run: Run, root: Path) -> str:
+    """The run's folder relative to `root`; its own name when it is `root` (a run passed as the sweep)."""
+    relative = run.folder.relative_to(root)
+    return run.folder.name if relative == Path(".") else str(relative)
+
+
 def sweep_commands(sweep_dirs: list[Path], root: Path, runs: list[Run]) -> list[str]:
     """The command of each sweep (its multirun.yaml) and of each run outside any sweep (.hydra/overrides.yaml);
     run folders are named relative to `root`."""
@@ -468,9 +474,9 @@ def sweep_commands(sweep_dirs: list[Path], root: Path, runs: list[Run]) -> list[
         overrides = run_overrides(run)
         if overrides is not None:
             words = ["python", "-m", "pose_lab.train", *overrides]
-            commands.append(f"`{shlex.join(words)}` (run `{run.folder.relative_to(root)}`)")
+            commands.append(f"`{shlex.join(words)}` (run `{run_name(run, root)}`)")
         else:
-            commands.append(f"not recorded for `{run.folder.relative_to(root)}` (no .hydra/overrides.yaml)")
+            commands.append(f"not recorded for `{run_name(run, root)}` (no .hydra/overrides.yaml)")
     return commands
 
 

@@ -394,12 +394,14 @@ def test_a_labelled_merge_keeps_the_table_of_the_same_split_size_and_phases(
     before = (tmp_path / "out" / "RESULTS.md").read_text()
     recipe = tmp_path / "recipe"
     _write_run(recipe, "seed_0", "base", 0, (0.55, 0.7, 0.56))  # the same split, size and phases as `sweep`
-    after = Path(report(_cfg(tmp_path, recipe, "null", "merge=true", "label='sigma 3'"))["output"]).read_text()
+    merged = report(_cfg(tmp_path, recipe / "seed_0", "null", "merge=true", "label='sigma 3'"))
+    after = Path(merged["output"]).read_text()
     [old_heading] = [line for line in before.splitlines() if line.startswith("## Split")]
     assert old_heading in after and f"{old_heading}: sigma 3" in after
     assert _row(after.split(f"{old_heading}: sigma 3")[0], "base") == _row(before, "base")
     assert "| `base` | 1 | 0 | 55.0 |" in after.split(f"{old_heading}: sigma 3")[1]
     assert "merge=true 'label=sigma 3'" in after  # the recorded command reproduces the heading
+    assert "(run `seed_0`)" in after  # a run passed as the sweep is named by its folder
 
 
 def test_budget_line_times_only_stages_fitted_in_one_process(tmp_path: Path) -> None:
