@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LSP ?= $(or $(POSE_LAB_LSP_ROOT),../shared/datasets/lsp)
 ARGS ?=
 # The shipped checkpoint (README: Model card).
-CKPT ?= checkpoints/base_lsp192_regression_l1.pt
+CKPT ?= checkpoints/base_lsp192_sigma3_l1.pt
 
 .PHONY: help setup train train-l1 evaluate demo sweep bench report keep test test-full clean peer-venv exercise-bench
 
@@ -19,11 +19,11 @@ setup: $(BIN)/python  ## create .venv and install pose_lab (editable) with its t
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -e '.[test,sweep]'
 
-train:  ## step 1 of the shipped checkpoint's recipe: base model, input 192, both phases, standard split (ARGS=...)
-	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train experiment=lsp192_adamw_cosine $(ARGS)
+train:  ## the shipped checkpoint's recipe: base model, input 192, sigma 3, L1, both phases, standard split (ARGS=...)
+	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train experiment=lsp192_sigma3_l1 $(ARGS)
 
 INIT ?= checkpoints/base_lsp192_adamw_cosine.pt
-train-l1:  ## step 2: its regression phase again with an L1 loss, from INIT (step 1's best checkpoint)
+train-l1:  ## the previous shipped recipe's step 2: the regression phase again with an L1 loss, from INIT
 	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train experiment=lsp192_regression_l1 phase.init_from=$(INIT) $(ARGS)
 
 evaluate:  ## score a checkpoint: make evaluate CKPT=path/to/best.ckpt
