@@ -25,7 +25,7 @@ import os
 import shlex
 import statistics
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -808,11 +808,26 @@ def _merged_lines(old: list[str], new: list[str]) -> list[str]:
     return lines
 
 
-def merge_report(old: str, new: str) -> str:
+# The preamble's line naming the sweeps merged in after the report was made.
+MERGED_PREFIX = "Merged into this report since (`merge=true`): "
+MERGED_SUFFIX = "; each merged table gives its own training budget, and the last section lists every command."
+
+
+def merge_report(old: str, new: str, sweep_dirs: Sequence[Path] = ()) -> str:
     """`old` RESULTS.md updated by `new`: every section of `new` replaces the one of the same title in `old`, or
     comes before old's closing sections when `old` has none; the closing sections (MERGED_SECTIONS) keep old's
-    lines and gain new's. The preamble stays old's."""
+    lines and gain new's. The preamble stays old's, with a line naming the merged sweep folders it lacks."""
     preamble, sections = split_sections(old)
+    unnamed = [f"`{folder}`" for folder in sweep_dirs if f"`{folder}`" not in "\n".join(preamble)]
+    if unnamed:
+        merged = next((index for index, line in enumerate(preamble) if line.startswith(MERGED_PREFIX)), None)
+        if merged is None:
+            while preamble and not preamble[-1].strip():
+                preamble = preamble[:-1]
+            preamble += ["", MERGED_PREFIX + ", ".join(unnamed) + MERGED_SUFFIX, ""]
+        else:
+            named = preamble[merged][len(MERGED_PREFIX):-len(MERGED_SUFFIX)]
+            preamble[merged] = MERGED_PREFIX + ", ".join([named, *unnamed]) + MERGED_SUFFIX
     _, updates = split_sections(new)
     closing = {title: sections.pop(title) for title in MERGED_SECTIONS if title in sections}
     for title, lines in updates.items():
@@ -874,7 +889,9 @@ def report(cfg: DictConfig) -> dict[str, Any]:
         lever_dirs = sweep_folders(cfg.levers)
         levers = ([run for folder in lever_dirs for run in collect_runs(folder)], common_root(lever_dirs))
     text = render(cfg, sweep_dirs, runs, summary, bench, plot, note, exercise, peer, levers)
-    output.write_text(merge_report(output.read_text(), text) if cfg.merge else text)
+    # Merged folders are named as typed (relative to the working directory, the repository root under make).
+    named = [folder.relative_to(Path.cwd()) if folder.is_relative_to(Path.cwd()) else folder for folder in sweep_dirs]
+    output.write_text(merge_report(output.read_text(), text, named) if cfg.merge else text)
     print(f"wrote {output}" + (f" and {plot}" if plot else ""))
     return {"output": str(output), "plot": str(plot) if plot else None, "groups": summary}
 

@@ -369,7 +369,10 @@ def test_merge_replaces_and_adds_sections_and_keeps_the_rest(tmp_path: Path, swe
     new_sections = [line for line in after.splitlines() if line.startswith("## ")]
     added = ["## Split `standard`, input 192 px, phases regression", "## Exercise analytics on real clips"]
     assert new_sections == old_sections[:-2] + added + old_sections[-2:]  # before the closing sections
-    assert after.split("\n## ")[0] == before.split("\n## ")[0]  # the preamble stays
+    preamble = after.split("\n## ")[0]
+    assert preamble.startswith(before.split("\n## ")[0])  # the preamble stays, and names the merged sweep
+    assert preamble.endswith(f"Merged into this report since (`merge=true`): `{finetune}`; each merged table gives "
+                             "its own training budget, and the last section lists every command.\n")
     assert _row(before, "base") == _row(after.split("phases regression")[0], "base")  # old tables untouched
     added_table = after.split("## Split `standard`, input 192 px, phases regression", 1)[1].split("\n## ")[0]
     assert "| `base` | 2 | 0, 1 | 49.0 ± 1.4 |" in added_table
@@ -384,6 +387,10 @@ def test_merge_replaces_and_adds_sections_and_keeps_the_rest(tmp_path: Path, swe
 
     result = report(_cfg(tmp_path, finetune, "null", f"exercise_bench={path}", "merge=true"))
     assert Path(result["output"]).read_text() == after  # merging twice with the same inputs changes nothing
+    other = tmp_path / "other"
+    _write_run(other, "seed_0", "base", 0, (0.5, 0.6, 0.5), split="standard", input_size=192)
+    again = Path(report(_cfg(tmp_path, other, "null", "merge=true", "label=other"))["output"]).read_text()
+    assert f"since (`merge=true`): `{finetune}`, `{other}`; each merged" in again.split("\n## ")[0]
     with pytest.raises(PoseLabError, match="merge=true needs an existing report"):
         report(_cfg(tmp_path / "elsewhere", finetune, "null", "merge=true"))
 
