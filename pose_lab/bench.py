@@ -1,9 +1,9 @@
 """Benchmark the model variants: `python -m pose_lab.bench [models=[base,vit]] [input_size=192] [ckpt=PATH]
 [backend=torch|onnxruntime|both]`.
 
-For every variant (each conf/model/*.yaml, or the network of a checkpoint) and both inference paths —
-"full" (`net.forward`: heatmaps, coordinates, visibility) and "regression" (`net.forward_regression`:
-BlazePose's inference path, which skips the heatmap decoder tail) — it measures parameters (total and those
+For every variant (each conf/model/*.yaml, or the network of a checkpoint) and every inference path of
+:data:`pose_lab.runtime.PATHS` ("full", "regression": BlazePose's inference path, "heatmap": the heatmaps
+alone) it measures parameters (total and those
 the path runs), FLOPs at batch 1, CPU batch-1 latency and, when CUDA is available, GPU batch-1 latency and
 batch-`cuda_batch` throughput. Prints a table and writes `bench.json` into the run folder.
 
@@ -27,7 +27,6 @@ import gc
 import os
 import platform
 import shlex
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -39,6 +38,7 @@ import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor, nn
@@ -66,10 +66,15 @@ from pose_lab.runtime import PATHS, Infer, onnx_infer, onnx_session, torch_infer
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
-# The peer comparison's extra sides: the regression path in ONNX Runtime quantized to int8 (peer_int8=true), and
-# the full path in ONNX Runtime with keypoints decoded from its heatmaps (peer_heatmap=true).
+# The peer comparison's ONNX Runtime sides, as (inference path, int8): the regression path (backend=onnxruntime
+# or both), its int8 copy (peer_int8=true), and the heatmap path, keypoints decoded from its heatmaps, with its
+# int8 copy (peer_heatmap=true; the int8 one with peer_int8=true too): what `predict` runs by default.
 INT8_SIDE = "onnxruntime-int8"
 HEATMAP_SIDE = "onnxruntime-heatmap"
+HEATMAP_INT8_SIDE = "onnxruntime-heatmap-int8"
+ONNX_SIDES: dict[str, tuple[str, bool]] = {"onnxruntime": ("regression", False), INT8_SIDE: ("regression", True),
+                                          HEATMAP_SIDE: ("heatmap", False), HEATMAP_INT8_SIDE: ("heatmap", True)}
+PREDICT_CONFIG = CONF_DIR / "predict.yaml"
 BACKENDS: dict[str, tuple[str, ...]] = {"torch": ("torch",), "onnxruntime": ("onnxruntime",),
                                         "both": ("torch", "onnxruntime")}
 ONNX_CUDA_SKIPPED = {"skipped": True, "reason": "onnxruntime is timed on the CPU only (CPU execution provider)"}
@@ -84,9 +89,9 @@ SETTINGS: tuple[str, ...] = ("models", "ckpt", "backend", "input_size", "warmup"
                              "calibration_images")
 # What each side's per-image time covers, written into bench.json beside the times.
 TIMED_SPANS: dict[str, str] = {
-    "pose_lab": "PoseEstimator.predict on one decoded RGB image: letterbox, normalisation, the default (regression) "
-                "inference path at batch 1 (the heatmap side: the full path, keypoints decoded from its heatmaps), "
-                "keypoints mapped back to original pixels",
+    "pose_lab": "PoseEstimator.predict on one decoded RGB image: letterbox, normalisation, the side's inference "
+                "path at batch 1 (the regression path; the heatmap sides: the heatmap path, keypoints decoded from "
+                "its heatmaps), keypoints mapped back to original pixels",
     "peer": "pose.process on one decoded RGB image (person detector + landmark model), landmarks to pixels",
 }
 
@@ -282,6 +287,13 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def rerun_command(module: str) -> str:
+    """`python -m module` with the command-line overrides of this Hydra run (its hydra.* ones left out): the
+    command that reruns it, recorded with its results. Read it before composing other configs."""
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    return " ".join([f"python -m {module}", *map(shlex.quote, overrides)])
+
+
 def machine_info() -> dict[str, Any]:
     cuda = torch.cuda.is_available()
     return {
@@ -332,35 +344,35 @@ def lsp_test_images(cfg: DictConfig) -> LSPTestImages:
 
 
 def comparison_estimator(cfg: DictConfig, backend: str, folder: Path) -> PoseEstimator:
-    """The checkpoint's PoseEstimator in `backend`; ONNX Runtime runs the regression path exported into
-    `folder` (as `python -m pose_lab.export` would, metadata included; for INT8_SIDE also quantized, calibrated
-    on training images of the comparison's split), with as many intra-op threads as torch uses."""
+    """The checkpoint's PoseEstimator for one side: eager torch on the regression path, or ONNX Runtime on the
+    side's path (ONNX_SIDES) exported into `folder` (as `python -m pose_lab.export` would, metadata included; an
+    int8 side also quantized, calibrated on training images of the comparison's split), with as many intra-op
+    threads as torch uses."""
     if backend == "torch":
         return PoseEstimator.from_checkpoint(cfg.ckpt, backend="torch")
-    path = "full" if backend == HEATMAP_SIDE else "regression"
+    path, int8 = ONNX_SIDES[backend]
     file = folder / f"{path}.onnx"
     module, config = load_module(cfg.ckpt)
-    if not file.is_file():  # the fp32 and int8 sides share the regression path's export in `folder`
+    if not file.is_file():  # the fp32 and int8 sides of a path share its export in `folder`
         export_onnx(module.net, path, file, onnx_metadata(config, path, cfg.ckpt))
-    if backend == INT8_SIDE:
+    if int8:
         calibration = calibration_inputs(config, cfg.lsp_root, cfg.peer_split, cfg.calibration_images)
         file = quantize_int8(file, int8_output(file), calibration)
     return PoseEstimator.from_checkpoint(cfg.ckpt, backend="onnxruntime", onnx_path=file,
                                          threads=torch.get_num_threads())
 
 
-def time_estimator(estimator: PoseEstimator, images: list[np.ndarray], warmup: int,
-                   heatmaps: bool = False) -> tuple[np.ndarray, list[float]]:
+def time_estimator(estimator: PoseEstimator, images: list[np.ndarray], warmup: int) -> tuple[np.ndarray, list[float]]:
     """Keypoints (N,K,2) in original pixels and the milliseconds of each image, predicted one at a time after
-    `warmup` untimed calls on the first image; heatmaps: the keypoints decoded from the full path's heatmaps."""
+    `warmup` untimed calls on the first image."""
     for _ in range(warmup):
-        estimator.predict(images[0], return_heatmaps=heatmaps)
+        estimator.predict(images[0])
     keypoints, times = [], []
     for image in images:
         begin = time.perf_counter()
-        (prediction,) = estimator.predict(image, return_heatmaps=heatmaps)
+        (prediction,) = estimator.predict(image)
         times.append((time.perf_counter() - begin) * 1e3)
-        keypoints.append(prediction.heatmap_keypoints if heatmaps else prediction.keypoints)
+        keypoints.append(prediction.keypoints)
     return np.stack(keypoints), times
 
 
@@ -389,6 +401,12 @@ def scored_side(times_ms: list[float] | np.ndarray, keypoints: np.ndarray, truth
             "pck": score(torch.from_numpy(np.asarray(keypoints, np.float32)), torch.from_numpy(truth))}
 
 
+def predict_default_side() -> str:
+    """The side that `python -m pose_lab.predict` runs when given no overrides (conf/predict.yaml)."""
+    defaults = OmegaConf.load(PREDICT_CONFIG)
+    return next(side for side, spec in ONNX_SIDES.items() if spec == (defaults.inference_path, defaults.int8))
+
+
 def peer_comparison(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """pose_lab's checkpoint (every backend of cfg.backend) and the MediaPipe peer on the same LSP test images,
     timed per image and scored against joints.mat; bench.json's `peer_comparison`.
@@ -398,7 +416,8 @@ def peer_comparison(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """
     test = lsp_test_images(cfg)
     count, joints = test.truth.shape[:2]
-    extra = (*((INT8_SIDE,) if cfg.peer_int8 else ()), *((HEATMAP_SIDE,) if cfg.peer_heatmap else ()))
+    extra = (*((INT8_SIDE,) if cfg.peer_int8 else ()), *((HEATMAP_SIDE,) if cfg.peer_heatmap else ()),
+             *((HEATMAP_INT8_SIDE,) if cfg.peer_heatmap and cfg.peer_int8 else ()))
     backends = (*BACKENDS[cfg.backend], *extra)
     times = {side: np.zeros(count) for side in (*backends, "peer")}
     keypoints = {side: np.full((count, joints, 2), np.nan, np.float32) for side in (*backends, "peer")}
@@ -411,8 +430,7 @@ def peer_comparison(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         def time_ours(index: np.ndarray) -> None:
             for backend, estimator in estimators.items():
                 time.sleep(cfg.settle_seconds)
-                found, spent = time_estimator(estimator, [test.images[i] for i in index], cfg.warmup,
-                                              heatmaps=backend == HEATMAP_SIDE)
+                found, spent = time_estimator(estimator, [test.images[i] for i in index], cfg.warmup)
                 keypoints[backend][index], times[backend][index] = found, spent
 
         def time_peer(index: np.ndarray) -> None:
@@ -446,6 +464,7 @@ def peer_comparison(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         "warmup": cfg.warmup,
         "rounds": len(rounds),
         "timed": TIMED_SPANS,
+        "predict_default": predict_default_side(),
         "missing_pose": "a MediaPipe image without a pose counts as wrong for every joint (NaN keypoints)",
         "pose_lab": ours,
         "peer": peer,
@@ -520,6 +539,7 @@ def format_table(records: list[dict[str, Any]]) -> str:
 def bench(cfg: DictConfig) -> dict[str, Any]:
     """Bench the configured networks; returns what is written to `bench.json` in paths.output_dir."""
     _check(cfg)
+    command = rerun_command("pose_lab.bench")
     previous_threads = torch.get_num_threads()
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
@@ -530,7 +550,7 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
         records = [record for variant, net in networks for record in bench_network(variant, net, cfg)]
         summary = {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "command": shlex.join(sys.argv),
+            "command": command,
             "machine": machine_info(),
             "settings": {
                 **{key: _plain(cfg[key]) for key in SETTINGS},

@@ -1,7 +1,8 @@
-"""Export a checkpoint's inference path to ONNX: `python -m pose_lab.export ckpt=PATH [path=regression|full]`.
+"""Export a checkpoint's inference path to ONNX: `python -m pose_lab.export ckpt=PATH [path=regression|heatmap|full]`.
 
 Writes one ONNX file with a dynamic batch dimension: the regression path by default (outputs coords (B,K,2),
-normalised to [0, 1] of the input frame, and visibility (B,K,1)), or the full path (heatmaps first). The
+normalised to [0, 1] of the input frame, and visibility (B,K,1)), the heatmap path (heatmaps (B,K,S/2,S/2)
+alone) or the full path (heatmaps first). The
 dynamo exporter is used (a clean opset-20 graph, PLATFORM.md); should it fail for a network, the file is written
 by the legacy TorchScript exporter instead, with a warning naming the file and the error. A file whose batch
 dimension came out fixed is an error (the dynamo exporter silently freezes a batch size that a network turns into
@@ -144,6 +145,15 @@ def export_onnx(net: BlazePoseNet | FlipAveraged, path: str, file: str | Path,
     return exporter
 
 
+# What each output means, for the metadata of the files that have it.
+OUTPUT_MEANINGS: dict[str, str] = {
+    "heatmaps": ("(B,K,{half},{half}) one map per joint over the input at stride 2, peaking near 1 at the joint "
+                 "(the first K channels are joints; a variant may add K mirror-joint maps after them)"),
+    "coords": "(B,K,2) x, y normalised to [0, 1] of the input: times input_size gives input pixels",
+    "visibility": "(B,K,1) probability that the joint is visible",
+}
+
+
 def onnx_metadata(config: DictConfig, path: str, checkpoint: str | Path, flip_test: bool = False) -> dict[str, str]:
     """metadata_props for the export of a checkpoint: how to prepare the input and read the outputs."""
     size = config.data.input_size
@@ -160,8 +170,8 @@ def onnx_metadata(config: DictConfig, path: str, checkpoint: str | Path, flip_te
         "input": (f"{INPUT_NAME}: (B,3,{size},{size}) float32, an RGB image letterboxed (aspect kept, centred, "
                   "zero padding) to the input size, then (pixel / 255 - mean) / std per channel"),
         "outputs": ", ".join(OUTPUTS[path]),
-        "coords": "(B,K,2) x, y normalised to [0, 1] of the input: times input_size gives input pixels",
-        "visibility": "(B,K,1) probability that the joint is visible",
+        **{name: description.format(half=size // 2) for name, description in OUTPUT_MEANINGS.items()
+           if name in OUTPUTS[path]},
         "joint_names": json.dumps(list(skeleton.JOINT_NAMES)),
     }
     return {METADATA_PREFIX + key: value for key, value in entries.items()}
@@ -187,11 +197,11 @@ def check_parity(net: BlazePoseNet, file: str | Path, batches: Sequence[int] = (
 
 
 def default_output(checkpoint: str | Path, path: str, flip_test: bool = False) -> Path:
-    """Next to the checkpoint: <name>.onnx for the regression path, <name>_full.onnx for the full path, with
-    _flip before the suffix for a flip-averaged export."""
+    """Next to the checkpoint: <name>.onnx for the regression path, <name>_<path>.onnx for another path
+    (<name>_heatmap.onnx, <name>_full.onnx), with _flip before the suffix for a flip-averaged export."""
     checkpoint = Path(checkpoint)
-    return checkpoint.with_name(checkpoint.stem + ("_full" if path == "full" else "") + ("_flip" if flip_test else "")
-                                + ".onnx")
+    return checkpoint.with_name(checkpoint.stem + ("" if path == "regression" else f"_{path}")
+                                + ("_flip" if flip_test else "") + ".onnx")
 
 
 def checkpoint_fingerprint(checkpoint: str | Path) -> str:

@@ -2,8 +2,9 @@
 
 `PoseEstimator.from_checkpoint(path).predict(images)` letterboxes each image to the checkpoint's input size as
 the data pipeline does (:func:`pose_lab.data.geometry.letterbox`, :class:`pose_lab.data.dataset.Normalize`),
-runs the batch through the regression-only path (BlazePose's inference path) or, when heatmaps are asked for,
-the full path, and maps the keypoints back through each image's inverse letterbox affine. The network runs in
+runs the batch through one inference path of :data:`pose_lab.runtime.PATHS` (the regression branch alone,
+BlazePose's fast path; the heatmaps alone, keypoints decoded from them; or both) and maps the keypoints back
+through each image's inverse letterbox affine. The network runs in
 PyTorch or, from a file written by :mod:`pose_lab.export`, in ONNX Runtime (both built by :mod:`pose_lab.runtime`).
 
 Images much larger than the input (more than `AREA_SHRINK` times) are first area-averaged down with
@@ -28,10 +29,24 @@ from pose_lab.checkpoint import load_module
 from pose_lab.codecs.heatmap import GaussianHeatmap
 from pose_lab.codecs.regression import RegressionLabel
 from pose_lab.data.dataset import IMAGENET_MEAN, IMAGENET_STD, Normalize
-from pose_lab.data.geometry import apply_affine, invert_affine, letterbox_region, region_matrix
+from pose_lab.data.geometry import (
+    apply_affine,
+    invert_affine,
+    letterbox_region,
+    region_matrix,
+)
 from pose_lab.errors import PoseLabError
 from pose_lab.models.flip_test import FlipAveraged
-from pose_lab.runtime import OUTPUTS, PATHS, Infer, onnx_infer, onnx_session, session_path, torch_infer
+from pose_lab.runtime import (
+    OUTPUTS,
+    PATHS,
+    Infer,
+    onnx_infer,
+    onnx_session,
+    session_path,
+    torch_infer,
+)
+from pose_lab.skeleton import NUM_JOINTS
 
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
 # Shrink factor beyond which an image is area-averaged down before the letterbox warp.
@@ -45,10 +60,13 @@ FLIP_METADATA_KEY = "pose_lab.flip_test"
 class Prediction(NamedTuple):
     """The pose in one image; K joints in :data:`pose_lab.skeleton.JOINT_NAMES` order, float32 arrays."""
 
-    keypoints: np.ndarray  # (K,2) x, y in original image pixels (regression output)
-    visibility: np.ndarray  # (K,) probability that each joint is visible
+    # (K,2) x, y in original image pixels: the regression output, or the heatmap-decoded joints on the heatmap path
+    keypoints: np.ndarray
+    # (K,) per joint: the probability that it is visible (visibility output), or its heatmap's peak (heatmap path)
+    visibility: np.ndarray
     heatmaps: np.ndarray | None = None  # (K,h,w) over the letterboxed input (h = w = S/2); with return_heatmaps
-    heatmap_keypoints: np.ndarray | None = None  # (K,2) heatmap-decoded, original pixels; with return_heatmaps
+    # (K,2) heatmap-decoded, original pixels: with return_heatmaps or on the heatmap path
+    heatmap_keypoints: np.ndarray | None = None
     heatmap_scores: np.ndarray | None = None  # (K,) peak of each joint's heatmap (near 0: no joint found); ditto
 
 
@@ -137,7 +155,9 @@ class PoseEstimator:
     """Predict poses with one network, given as `infer` callables per inference path.
 
     Args:
-        infer: {"regression": ..., "full": ...} (at least one) callables from :mod:`pose_lab.runtime`.
+        infer: callables from :mod:`pose_lab.runtime` per inference path (at least one of PATHS).
+        inference_path: the path `predict` runs when no heatmaps are asked for (one of `infer`); None:
+            regression when given, else the first.
         input_size: S, the square input the network reads.
         heatmap_codec, regression_codec: the checkpoint's codecs, to decode the outputs to input pixels.
         mean, std: the input normalisation (RGB, in [0, 1] units).
@@ -159,11 +179,18 @@ class PoseEstimator:
         device: str | torch.device = "cpu",
         memory_format: torch.memory_format = torch.contiguous_format,
         single_threaded_torch: bool = False,
+        inference_path: str | None = None,
     ) -> None:
         unknown = sorted(set(infer) - set(PATHS))
         if not infer or unknown:
             raise ValueError(f"infer needs callables for paths among {list(PATHS)}, got {list(infer)}")
+        if inference_path is None:
+            inference_path = "regression" if "regression" in infer else next(iter(infer))
+        if inference_path not in infer:
+            raise PoseLabError(f"inference_path={inference_path!r} is not among this estimator's paths "
+                               f"({', '.join(infer)})")
         self.infer = dict(infer)
+        self.inference_path = inference_path
         self.input_size = input_size
         self.heatmap_codec = heatmap_codec
         self.regression_codec = regression_codec
@@ -181,12 +208,14 @@ class PoseEstimator:
         onnx_path: str | Path | None = None,
         threads: int = 2,
         flip_test: bool = False,
+        inference_path: str = "regression",
     ) -> PoseEstimator:
         """An estimator for a checkpoint (any variant: the network is rebuilt from the config inside it).
 
         backend="torch" runs the checkpoint's network on `device`; backend="onnxruntime" runs `onnx_path`, a file
         written by `python -m pose_lab.export` from this checkpoint, on the CPU with `threads` intra-op threads.
         flip_test averages each answer with the mirror image's (torch; for ONNX, export with flip_test=true).
+        `inference_path` is the path of the torch backend (ONNX Runtime runs the path the file was exported with).
         Raises CheckpointError for an unusable checkpoint, PoseLabError for a bad backend or ONNX file.
         """
         if backend not in BACKENDS:
@@ -198,8 +227,11 @@ class PoseEstimator:
         if backend == "torch":
             net = (FlipAveraged(module.net) if flip_test else module.net).to(device)
             memory_format = torch.channels_last if module.channels_last else torch.contiguous_format
+            if inference_path not in PATHS:
+                raise PoseLabError(f"unknown inference path {inference_path!r}; choose one of {', '.join(PATHS)}")
             infer = {name: torch_infer(net, name) for name in PATHS}
-            return cls(infer, size, **codecs, mean=mean, std=std, device=device, memory_format=memory_format)
+            return cls(infer, size, **codecs, mean=mean, std=std, device=device, memory_format=memory_format,
+                       inference_path=inference_path)
         if onnx_path is None:
             raise PoseLabError(
                 "backend=onnxruntime needs the ONNX file of this checkpoint (onnx_path); write it with "
@@ -226,11 +258,12 @@ class PoseEstimator:
                    single_threaded_torch=True)
 
     def _path(self, return_heatmaps: bool) -> str:
-        if return_heatmaps:
-            if "full" not in self.infer:
-                raise PoseLabError("heatmaps need the full path: export the checkpoint with path=full")
-            return "full"
-        return "regression" if "regression" in self.infer else "full"
+        if not return_heatmaps or "heatmaps" in OUTPUTS[self.inference_path]:
+            return self.inference_path
+        if "full" not in self.infer:
+            raise PoseLabError("heatmaps need the heatmap or full path: export the checkpoint with path=heatmap "
+                               "or path=full")
+        return "full"
 
     def predict(
         self,
@@ -244,7 +277,8 @@ class PoseEstimator:
         Args:
             images: one (H,W,3) image, a (B,H,W,3) array, or a sequence of images of different sizes;
                 grayscale and RGBA images are converted (see :func:`as_rgb`).
-            return_heatmaps: also return the heatmaps and heatmap-decoded keypoints (runs the full path).
+            return_heatmaps: also return the heatmaps and heatmap-decoded keypoints (runs the full path when the
+                estimator's path has no heatmaps).
             batch_size: images per network call.
             regions: per image, the square (x0, y0, side) in its pixels to show the network (a tracked person),
                 or None to letterbox the whole image; keypoints still come back in the image's pixels.
@@ -269,13 +303,20 @@ class PoseEstimator:
 
     def _decode(self, outputs: dict[str, Tensor], to_original: np.ndarray, heatmaps: bool) -> list[Prediction]:
         """Network outputs of a batch -> Predictions; to_original is (B,2,3)."""
-        coords = self.regression_codec.decode(outputs["coords"].float()).cpu().numpy()
-        keypoints = apply_affine(coords.astype(np.float64), to_original).astype(np.float32)
-        visibility = outputs["visibility"].float().cpu().numpy()[..., 0]
-        if not heatmaps:
-            return [Prediction(*pose) for pose in zip(keypoints, visibility)]
-        maps = outputs["heatmaps"][:, : coords.shape[1]].float().cpu()  # extra (negative) maps are not joints
-        points, scores = self.heatmap_codec.decode(maps)
-        heatmap_keypoints = apply_affine(points.numpy().astype(np.float64), to_original).astype(np.float32)
-        return [Prediction(*pose) for pose in zip(keypoints, visibility, maps.numpy(), heatmap_keypoints,
-                                                  scores.numpy())]
+        regression = "coords" in outputs
+        count = len(to_original)
+        maps = heatmap_keypoints = scores = [None] * count
+        if "heatmaps" in outputs and (heatmaps or not regression):
+            decoded_maps = outputs["heatmaps"][:, :NUM_JOINTS].float().cpu()  # extra (negative) maps are not joints
+            points, found = self.heatmap_codec.decode(decoded_maps)
+            heatmap_keypoints = apply_affine(points.numpy().astype(np.float64), to_original).astype(np.float32)
+            scores = found.numpy()
+            if heatmaps:
+                maps = decoded_maps.numpy()
+        if regression:
+            coords = self.regression_codec.decode(outputs["coords"].float()).cpu().numpy()
+            keypoints = apply_affine(coords.astype(np.float64), to_original).astype(np.float32)
+            visibility = outputs["visibility"].float().cpu().numpy()[..., 0]
+        else:
+            keypoints, visibility = heatmap_keypoints, scores
+        return [Prediction(*pose) for pose in zip(keypoints, visibility, maps, heatmap_keypoints, scores, strict=True)]

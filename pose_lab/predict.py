@@ -1,7 +1,8 @@
 """Predict poses in images: `python -m pose_lab.predict input=IMAGE|FOLDER|GLOB [ckpt=PATH] [output=DIR]`.
 
 Writes into the output folder one `predictions.json` (per image: file, size and {joint name: [x, y,
-visibility]} in original pixels) and `overlays/<name>.png`, the skeleton drawn on the image
+confidence]} in original pixels; the confidence is the heatmap's peak on the default heatmap path, the
+visibility output on the regression path) and `overlays/<name>.png`, the skeleton drawn on the image
 (:func:`pose_lab.viz.draw_skeleton`: coloured by side, joints below `visibility_threshold` hollow).
 An image that cannot be decoded is reported by name and skipped; the others are still processed,
 predictions.json lists it under "failed", and the command exits with status 1 after a summary.
@@ -31,8 +32,17 @@ from pose_lab.viz import draw_skeleton
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "base_lsp192_sigma3_l1.pt"
 # What a folder input picks up (a glob takes whatever files it matches).
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-KEYPOINT_FORMAT = ("[x, y, visibility]: x, y in original image pixels (0, 0 = centre of the top-left pixel), "
-                   "visibility = predicted probability that the joint is visible")
+# What the third number of a joint's entry is, per inference path.
+CONFIDENCE_MEANING: dict[str, str] = {
+    "heatmap": "the peak of the joint's heatmap (near 1: a clear joint, near 0: none found)",
+    "regression": "predicted probability that the joint is visible",
+}
+
+
+def keypoint_format(inference_path: str) -> str:
+    """predictions.json's description of a joint's [x, y, confidence] entry."""
+    return ("[x, y, confidence]: x, y in original image pixels (0, 0 = centre of the top-left pixel), "
+            f"confidence = {CONFIDENCE_MEANING[inference_path]}")
 
 
 def find_images(pattern: str) -> list[Path]:
@@ -85,19 +95,27 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     if not cfg.ckpt and not checkpoint.is_file():
         raise PoseLabError(f"no ckpt given and the default {checkpoint} is not there: pass ckpt=PATH "
                            "(a checkpoint written by pose_lab.train or pose_lab.checkpoint)")
-    onnx = cfg.onnx or (onnx_beside(checkpoint, "regression", int8=cfg.int8, lsp_root=cfg.lsp_root)
+    if cfg.inference_path not in CONFIDENCE_MEANING:
+        raise PoseLabError(f"inference_path={cfg.inference_path}: choose {' or '.join(CONFIDENCE_MEANING)}")
+    onnx = cfg.onnx or (onnx_beside(checkpoint, cfg.inference_path, int8=cfg.int8, lsp_root=cfg.lsp_root)
                         if cfg.backend == "onnxruntime" else None)
     estimator = PoseEstimator.from_checkpoint(checkpoint, device=cfg.device, backend=cfg.backend,
-                                              onnx_path=onnx, threads=cfg.threads)
+                                              onnx_path=onnx, threads=cfg.threads, inference_path=cfg.inference_path)
+    if estimator.inference_path != cfg.inference_path:
+        raise PoseLabError(f"onnx={onnx} runs the {estimator.inference_path} path, not inference_path="
+                           f"{cfg.inference_path}: pass inference_path={estimator.inference_path}, or export the "
+                           f"checkpoint with `python -m pose_lab.export ckpt={checkpoint} path={cfg.inference_path}`")
+    threshold = cfg.visibility_threshold[cfg.inference_path]
     out_dir = Path(cfg.output)
     (out_dir / "overlays").mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {
         "checkpoint": str(checkpoint),
         "backend": cfg.backend,
         "onnx": str(onnx) if onnx else None,
+        "inference_path": estimator.inference_path,
         "input": str(cfg.input),
         "joint_names": list(skeleton.JOINT_NAMES),
-        "keypoint_format": KEYPOINT_FORMAT,
+        "keypoint_format": keypoint_format(estimator.inference_path),
         "images": [],
         "failed": [],
     }
@@ -115,7 +133,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
             predictions = estimator.predict([image for _, image in decoded], batch_size=cfg.batch_size)
             for (file, image), prediction in zip(decoded, predictions, strict=True):
                 overlay = _overlay_name(file, taken)
-                drawn = draw_skeleton(image, prediction.keypoints, prediction.visibility, cfg.visibility_threshold)
+                drawn = draw_skeleton(image, prediction.keypoints, prediction.visibility, threshold)
                 if not cv2.imwrite(str(out_dir / "overlays" / overlay), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
                     raise PoseLabError(f"cannot write {out_dir / 'overlays' / overlay}: is the output folder writable?")
                 summary["images"].append(_entry(file, image, prediction, overlay))

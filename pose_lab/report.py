@@ -344,7 +344,12 @@ def peer_section(bench: dict[str, Any], path: str) -> list[str]:
                 *(f"{side['pck'][protocol]['mean']:.1f}" for protocol in PCK_TITLES)]
 
     header = ["side", "backend", "median ms / image", "p90 ms / image", *PCK_TITLES.values(), "time ÷ MediaPipe's"]
-    body = [[f"pose_lab `{Path(comparison['checkpoint']).name}`", side["backend"], *cells(side),
+    default = comparison.get("predict_default")  # bench.json files written before it have no mark
+
+    def backend(side: dict[str, Any]) -> str:
+        return f"{side['backend']} (`predict`'s default)" if side["backend"] == default else side["backend"]
+
+    body = [[f"pose_lab `{Path(comparison['checkpoint']).name}`", backend(side), *cells(side),
              f"**{side['ratio_to_peer']:.3f}×**"] for side in comparison["pose_lab"]]
     body.append([peer["name"], "—", *cells(peer), "1×"])
     machine = bench.get("machine", {})

@@ -1,7 +1,8 @@
 """The runtimes that run an inference path of BlazePoseNet, each built into the same `infer(x)` callable.
 
-A path is "full" (`net.forward`: heatmaps, coordinates, visibility) or "regression" (`net.forward_regression`:
-BlazePose's inference path, which skips the heatmap decoder tail and head). `torch_infer` runs a path eagerly in
+A path is "full" (`net.forward`: heatmaps, coordinates, visibility), "regression" (`net.forward_regression`:
+BlazePose's inference path, which skips the heatmap decoder tail and head) or "heatmap" (`net.forward_heatmaps`:
+the heatmaps alone, which skips the regression branch). `torch_infer` runs a path eagerly in
 PyTorch; `onnx_infer` runs an ONNX file of one path (written by :mod:`pose_lab.export`) in ONNX Runtime. Both
 take a (B,3,S,S) float tensor and return the path's outputs as tensors in `OUTPUTS[path]` order, so what
 :mod:`pose_lab.bench` times is exactly what :class:`pose_lab.inference.PoseEstimator` runs.
@@ -25,14 +26,17 @@ from pose_lab.errors import PoseLabError
 if TYPE_CHECKING:
     import onnxruntime
 
-# The two inference paths of BlazePoseNet and the names of their outputs, in order.
+# The inference paths of BlazePoseNet and the names of their outputs, in order: everything, the regression
+# branch's coordinates alone (BlazePose's fast path), the heatmaps alone.
 PATHS: dict[str, Callable[[nn.Module, Tensor], Any]] = {
     "full": lambda net, x: net(x),
     "regression": lambda net, x: net.forward_regression(x),
+    "heatmap": lambda net, x: (net.forward_heatmaps(x),),
 }
 OUTPUTS: dict[str, tuple[str, ...]] = {
     "full": ("heatmaps", "coords", "visibility"),
     "regression": ("coords", "visibility"),
+    "heatmap": ("heatmaps",),
 }
 # Name of the (B,3,S,S) input of exported ONNX files.
 INPUT_NAME = "image"

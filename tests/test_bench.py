@@ -4,6 +4,8 @@ side-by-side comparison with a stand-in MediaPipe peer on the tiny LSP fixture."
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -49,7 +51,8 @@ def test_bench_json_has_machine_settings_and_one_record_per_path(summary: dict) 
     assert {"cpu", "torch", "threads", "cuda"} <= set(summary["machine"])
     assert summary["settings"]["input_size"] == 64 and summary["settings"]["models"] == ["base"]
     assert "2 x multiply-adds" in summary["flops"]
-    assert [(r["variant"], r["path"]) for r in summary["records"]] == [("base", "full"), ("base", "regression")]
+    assert [(r["variant"], r["path"]) for r in summary["records"]] == [("base", "full"), ("base", "regression"),
+                                                                       ("base", "heatmap")]
     for record in summary["records"]:
         assert set(record) == RECORD_KEYS
         assert record["input_size"] == 64 and record["backend"] == "torch"
@@ -61,10 +64,12 @@ def test_bench_json_has_machine_settings_and_one_record_per_path(summary: dict) 
         assert 0 < cpu["min_ms"] <= cpu["median_ms"] <= cpu["p90_ms"]
 
 
-def test_regression_path_is_cheaper_than_the_full_path(summary: dict) -> None:
-    full, regression = summary["records"]
-    assert regression["gflops"] < full["gflops"]
+def test_regression_and_heatmap_paths_are_cheaper_than_the_full_path(summary: dict) -> None:
+    full, regression, heatmap = summary["records"]
+    assert regression["gflops"] < full["gflops"] and heatmap["gflops"] < full["gflops"]
     assert regression["params"]["used"] < full["params"]["used"] == full["params"]["total"]
+    # The regression branch holds most of the weights.
+    assert heatmap["params"]["used"] < regression["params"]["used"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the record written without CUDA")
@@ -106,8 +111,8 @@ def test_unknown_model_lists_the_available_ones(tmp_path: Path) -> None:
 def test_several_input_sizes_are_benched_in_one_run(tmp_path: Path) -> None:
     summary = bench(_bench_cfg(tmp_path, "models=[base]", "input_size=[64,96]", "iters=1", "warmup=0"))
     assert [(r["input_size"], r["path"]) for r in summary["records"]] == [
-        (64, "full"), (64, "regression"), (96, "full"), (96, "regression")]
-    assert summary["records"][2]["gflops"] > summary["records"][0]["gflops"]
+        (size, path) for size in (64, 96) for path in ("full", "regression", "heatmap")]
+    assert summary["records"][3]["gflops"] > summary["records"][0]["gflops"]
 
 
 @pytest.mark.parametrize("override", ["input_size=100", "input_size=[64,100]", "input_size=[]", "devices=[tpu]",
@@ -120,7 +125,7 @@ def test_bad_settings_are_user_errors(tmp_path: Path, override: str) -> None:
 def test_both_backends_time_every_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     summary = bench(_bench_cfg(tmp_path, "models=[base]", "backend=both", "warmup=0", "iters=2"))
     assert [(r["path"], r["backend"]) for r in summary["records"]] == [
-        ("full", "torch"), ("full", "onnxruntime"), ("regression", "torch"), ("regression", "onnxruntime")]
+        (path, backend) for path in ("full", "regression", "heatmap") for backend in ("torch", "onnxruntime")]
     for record in summary["records"]:
         assert set(record) == RECORD_KEYS
         assert not record["cpu"]["skipped"] and record["cpu"]["median_ms"] > 0
@@ -141,7 +146,7 @@ def _untrained_checkpoint(train_cfg, path: Path) -> Path:
 def test_bench_a_checkpoint(train_cfg, tmp_path: Path) -> None:
     path = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
     summary = bench(_bench_cfg(tmp_path / "out", f"ckpt={path}", "input_size=256", "devices=[]"))
-    assert [r["variant"] for r in summary["records"]] == ["ckpt:tiny.ckpt"] * 2
+    assert [r["variant"] for r in summary["records"]] == ["ckpt:tiny.ckpt"] * 3
     assert all(r["input_size"] == 64 for r in summary["records"])  # the checkpoint's size, not input_size
     with pytest.raises(PoseLabError, match="not both"):
         bench(_bench_cfg(tmp_path / "out", f"ckpt={path}", "models=[base]"))
@@ -206,7 +211,7 @@ def test_comparison_with_a_peer_scores_both_sides_on_the_test_images(
         capsys: pytest.CaptureFixture[str]) -> None:
     checkpoint = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
     bench(_peer_cfg(tmp_path / "out", checkpoint, stand_in_peer, tiny_lsp_root, "backend=both",
-                    "peer_int8=false"))
+                    "peer_int8=false", "peer_heatmap=false"))
     comparison = json.loads((tmp_path / "out" / "bench.json").read_text())["peer_comparison"]
     assert comparison["images"] == 4 and comparison["image_numbers"] == [13, 16]
     assert comparison["subset"] == "test" and comparison["checkpoint"] == str(checkpoint)
@@ -237,7 +242,7 @@ def test_rounds_interleave_the_images_and_put_every_answer_back_in_its_place(
     assert len(interleaved_rounds(2, 4)) == 2  # never an empty round
     checkpoint = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
     summary = bench(_peer_cfg(tmp_path / "out", checkpoint, stand_in_peer, tiny_lsp_root, "peer_rounds=2",
-                              "peer_int8=false"))
+                              "peer_int8=false", "peer_heatmap=false"))
     comparison = summary["peer_comparison"]
     assert comparison["rounds"] == 2 and summary["settings"]["peer_rounds"] == 2
     # Round 0 asks the stand-in for images 13 and 15, round 1 for 14 and 16: each answers its first image with the
@@ -248,27 +253,33 @@ def test_rounds_interleave_the_images_and_put_every_answer_back_in_its_place(
     assert [Path(name).name for name in stored["images"]] == ["im0013.jpg", "im0014.jpg", "im0015.jpg", "im0016.jpg"]
     assert comparison["peer"]["pck"]["pckh@0.5"]["mean"] == pytest.approx(50.0)
     assert comparison["peer"]["images_with_pose"] == 2 and comparison["peer"]["median_ms"] == pytest.approx(15.0)
-    in_one_pass = bench(_peer_cfg(tmp_path / "one", checkpoint, stand_in_peer, tiny_lsp_root, "peer_int8=false"))
+    in_one_pass = bench(_peer_cfg(tmp_path / "one", checkpoint, stand_in_peer, tiny_lsp_root, "peer_int8=false",
+                                  "peer_heatmap=false"))
     assert comparison["pose_lab"][0]["pck"] == in_one_pass["peer_comparison"]["pose_lab"][0]["pck"]
     with pytest.raises(PoseLabError, match="peer_rounds=0"):
         bench(_peer_cfg(tmp_path / "out", checkpoint, stand_in_peer, tiny_lsp_root, "peer_rounds=0"))
 
 
-def test_comparison_adds_an_int8_side_calibrated_on_training_images(
+def test_comparison_adds_int8_sides_calibrated_on_training_images(
         train_cfg, tmp_path: Path, tiny_lsp_root: Path, stand_in_peer: Path) -> None:
     checkpoint = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
     summary = bench(_peer_cfg(tmp_path / "out", checkpoint, stand_in_peer, tiny_lsp_root, "backend=onnxruntime",
                               "calibration_images=4", "peer_heatmap=true"))  # peer_int8 is on by default
     sides = summary["peer_comparison"]["pose_lab"]
-    assert [side["backend"] for side in sides] == ["onnxruntime", "onnxruntime-int8", "onnxruntime-heatmap"]
-    assert sides[1]["median_ms"] > 0 and 0 <= sides[1]["pck"]["pckh@0.5"]["mean"] <= 100
+    assert [side["backend"] for side in sides] == ["onnxruntime", "onnxruntime-int8", "onnxruntime-heatmap",
+                                                   "onnxruntime-heatmap-int8"]
+    for side in sides:
+        assert side["median_ms"] > 0 and 0 <= side["pck"]["pckh@0.5"]["mean"] <= 100
     assert summary["settings"]["peer_int8"] is True and summary["settings"]["calibration_images"] == 4
+    assert summary["peer_comparison"]["predict_default"] == "onnxruntime-heatmap-int8"
 
 
 def test_the_heatmap_side_scores_the_keypoints_decoded_from_heatmaps(train_cfg, tmp_path: Path) -> None:
-    estimator = PoseEstimator.from_checkpoint(_untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt"))
+    checkpoint = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
+    estimator = PoseEstimator.from_checkpoint(checkpoint)
     images = [np.random.default_rng(seed).integers(0, 256, (50, 70, 3), dtype=np.uint8) for seed in range(2)]
-    decoded, times = time_estimator(estimator, images, warmup=1, heatmaps=True)
+    decoded, times = time_estimator(PoseEstimator.from_checkpoint(checkpoint, inference_path="heatmap"), images,
+                                    warmup=1)
     regressed, _ = time_estimator(estimator, images, warmup=0)
     expected = [prediction.heatmap_keypoints for prediction in estimator.predict(images, return_heatmaps=True)]
     np.testing.assert_allclose(decoded, np.stack(expected), atol=1e-4)
@@ -279,7 +290,7 @@ def test_comparison_on_the_first_images_only(train_cfg, tmp_path: Path, tiny_lsp
                                              stand_in_peer: Path) -> None:
     checkpoint = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
     summary = bench(_peer_cfg(tmp_path / "out", checkpoint, stand_in_peer, tiny_lsp_root, "peer_images=2",
-                              "peer_int8=false"))
+                              "peer_int8=false", "peer_heatmap=false"))
     comparison = summary["peer_comparison"]
     assert comparison["images"] == 2 and comparison["image_numbers"] == [13, 14]
     assert [side["backend"] for side in comparison["pose_lab"]] == ["torch"]
@@ -312,3 +323,11 @@ def test_a_failing_peer_is_a_user_error_with_its_message(train_cfg, tmp_path: Pa
     broken.chmod(0o755)
     with pytest.raises(PoseLabError, match=r"peer failed \(exit 1\): mediapipe is not installed"):
         bench(_peer_cfg(tmp_path / "out", checkpoint, broken, tiny_lsp_root))
+
+
+def test_the_command_recorded_reruns_the_bench(tmp_path: Path) -> None:
+    overrides = ["models=[base]", "input_size=64", "iters=1", "warmup=0", "devices=[cpu]", "settle_seconds=0"]
+    subprocess.run([sys.executable, "-m", "pose_lab.bench", *overrides, f"hydra.run.dir={tmp_path}"], check=True,
+                   capture_output=True, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}, timeout=300)
+    command = json.loads((tmp_path / "bench.json").read_text())["command"]
+    assert command == "python -m pose_lab.bench " + " ".join(f"'{o}'" if "[" in o else o for o in overrides)

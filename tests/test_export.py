@@ -22,6 +22,7 @@ from pose_lab.checkpoint import CheckpointError
 from pose_lab.errors import PoseLabError
 from pose_lab.export import (
     FINGERPRINT_METADATA_KEY,
+    METADATA_PREFIX,
     ExportError,
     check_parity,
     checkpoint_fingerprint,
@@ -116,7 +117,7 @@ def test_export_command_on_a_checkpoint(checkpoint: Path, tmp_path: Path, capsys
     onnx_estimator = PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=file)
     [ours], [theirs] = PoseEstimator.from_checkpoint(checkpoint).predict(image), onnx_estimator.predict(image)
     np.testing.assert_allclose(theirs.keypoints, ours.keypoints, atol=1e-3)
-    with pytest.raises(PoseLabError, match="path=full"):
+    with pytest.raises(PoseLabError, match="path=heatmap or path=full"):
         onnx_estimator.predict(image, return_heatmaps=True)
 
 
@@ -197,6 +198,17 @@ def test_copy_beside_the_checkpoint_follows_its_content_not_file_times(
     _rewrite_weights(ckpt)  # a retrained checkpoint: its old copy is rewritten
     assert onnx_beside(ckpt, "regression") == file and len(exports) == 1
     assert _metadata(file)[FINGERPRINT_METADATA_KEY] == checkpoint_fingerprint(ckpt)
+
+
+def test_heatmap_path_copy_beside_the_checkpoint(checkpoint: Path, tmp_path: Path) -> None:
+    ckpt = tmp_path / "model.ckpt"
+    ckpt.write_bytes(checkpoint.read_bytes())
+    file = onnx_beside(ckpt, "heatmap")
+    assert file == tmp_path / "model_heatmap.onnx"
+    assert [output.name for output in onnx_session(file).get_outputs()] == ["heatmaps"]
+    metadata = _metadata(file)
+    assert metadata[METADATA_PREFIX + "path"] == "heatmap"
+    assert METADATA_PREFIX + "heatmaps" in metadata and METADATA_PREFIX + "coords" not in metadata
 
 
 def test_int8_copy_beside_the_checkpoint_is_calibrated_on_its_training_images(

@@ -149,6 +149,28 @@ def test_heatmaps_on_request(checkpoint: Path) -> None:
         np.testing.assert_allclose(with_maps.keypoints, without.keypoints, atol=1e-3)
 
 
+def test_heatmap_path_answers_with_the_heatmap_keypoints(checkpoint: Path, tmp_path: Path) -> None:
+    full = PoseEstimator.from_checkpoint(checkpoint).predict(_images(), return_heatmaps=True)
+    module, config = load_module(checkpoint)
+    file = tmp_path / "heatmap.onnx"
+    export_onnx(module.net, "heatmap", file, onnx_metadata(config, "heatmap", checkpoint))
+    estimators = {"torch": PoseEstimator.from_checkpoint(checkpoint, inference_path="heatmap"),
+                  "onnxruntime": PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=file)}
+    for backend, estimator in estimators.items():
+        assert estimator.inference_path == "heatmap", backend
+        plain = estimator.predict(_images())
+        with_maps = estimator.predict(_images(), return_heatmaps=True)
+        for ours, maps, reference in zip(plain, with_maps, full, strict=True):
+            assert ours.heatmaps is None
+            np.testing.assert_allclose(ours.keypoints, ours.heatmap_keypoints)
+            np.testing.assert_allclose(ours.visibility, ours.heatmap_scores)
+            np.testing.assert_allclose(ours.heatmap_scores, reference.heatmap_scores, atol=1e-5)
+            np.testing.assert_allclose(maps.heatmaps, reference.heatmaps, atol=1e-5)
+            assert not np.allclose(ours.keypoints, reference.keypoints)  # not the regression output
+    with pytest.raises(PoseLabError, match="unknown inference path 'heatmaps'"):
+        PoseEstimator.from_checkpoint(checkpoint, inference_path="heatmaps")
+
+
 def test_another_variant_with_extra_heatmaps(train_cfg) -> None:
     checkpoint = train(train_cfg("phase=pretrain", "model=neg_heatmap"))["best_checkpoint"]
     [prediction] = PoseEstimator.from_checkpoint(checkpoint).predict(_images()[0], return_heatmaps=True)

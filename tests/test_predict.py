@@ -94,20 +94,42 @@ def test_glob_and_single_file_inputs(checkpoint: Path, folder: Path, tmp_path: P
     assert [Path(entry["file"]).name for entry in single["images"]] == ["wide.jpg"]
 
 
-def test_default_backend_is_the_int8_onnx_copy_written_next_to_the_checkpoint(checkpoint: Path, folder: Path,
-                                                                               tmp_path: Path) -> None:
+def test_default_backend_is_the_heatmap_paths_int8_onnx_copy_written_next_to_the_checkpoint(
+        checkpoint: Path, folder: Path, tmp_path: Path) -> None:
     image = f"input={folder / 'wide.jpg'}"
     fast = predict(_predict_cfg(f"ckpt={checkpoint}", image, f"output={tmp_path / 'ort'}"))
-    int8 = checkpoint.with_name(checkpoint.stem + "_int8.onnx")
+    int8 = checkpoint.with_name(checkpoint.stem + "_heatmap_int8.onnx")
     assert fast["backend"] == "onnxruntime" and fast["onnx"] == str(int8) and int8.is_file()
+    assert fast["inference_path"] == "heatmap" and "peak of the joint's heatmap" in fast["keypoint_format"]
     fp32 = predict(_predict_cfg(f"ckpt={checkpoint}", image, f"output={tmp_path / 'fp32'}", "int8=false"))
-    assert fp32["onnx"] == str(checkpoint.with_suffix(".onnx"))
+    assert fp32["onnx"] == str(checkpoint.with_name(checkpoint.stem + "_heatmap.onnx"))
     eager = predict(_predict_cfg(f"ckpt={checkpoint}", image, f"output={tmp_path / 'torch'}", "backend=torch"))
+    for joint in skeleton.JOINT_NAMES:
+        # The confidences (heatmap peaks): a barely trained network's near-flat maps can move the argmax itself
+        # to another pixel on a rounding difference.
+        truth = eager["images"][0]["keypoints"][joint][2]
+        assert abs(fp32["images"][0]["keypoints"][joint][2] - truth) < 1e-3
+        assert abs(fast["images"][0]["keypoints"][joint][2] - truth) < 0.05  # int8 rounding
+
+
+def test_regression_path_runs_its_own_onnx_copies(checkpoint: Path, folder: Path, tmp_path: Path) -> None:
+    image, regression = f"input={folder / 'wide.jpg'}", "inference_path=regression"
+    fast = predict(_predict_cfg(f"ckpt={checkpoint}", image, f"output={tmp_path / 'ort'}", regression))
+    assert fast["onnx"] == str(checkpoint.with_name(checkpoint.stem + "_int8.onnx"))
+    assert fast["inference_path"] == "regression" and "probability" in fast["keypoint_format"]
+    fp32 = predict(_predict_cfg(f"ckpt={checkpoint}", image, f"output={tmp_path / 'fp32'}", "int8=false", regression))
+    assert fp32["onnx"] == str(checkpoint.with_suffix(".onnx"))
+    eager = predict(_predict_cfg(f"ckpt={checkpoint}", image, f"output={tmp_path / 'torch'}", "backend=torch",
+                                 regression))
     width = SIZES["wide.jpg"][1]
     for joint in skeleton.JOINT_NAMES:
         truth = eager["images"][0]["keypoints"][joint]
         np.testing.assert_allclose(fp32["images"][0]["keypoints"][joint], truth, atol=0.02)
         np.testing.assert_allclose(fast["images"][0]["keypoints"][joint], truth, atol=0.05 * width)  # int8 rounding
+    with pytest.raises(PoseLabError, match="runs the regression path, not inference_path=heatmap"):
+        predict(_predict_cfg(f"ckpt={checkpoint}", image, f"output={tmp_path / 'mixed'}", f"onnx={fp32['onnx']}"))
+    with pytest.raises(PoseLabError, match="choose heatmap or regression"):
+        predict(_predict_cfg(f"ckpt={checkpoint}", image, f"output={tmp_path / 'bad'}", "inference_path=full"))
 
 
 def test_inputs_that_match_nothing_are_user_errors(tmp_path: Path) -> None:

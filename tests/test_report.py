@@ -282,7 +282,7 @@ def _peer_bench(path: Path, rounds: int | None) -> Path:
                   "pose_lab": [{**side, "backend": "onnxruntime-int8", "ratio_to_peer": 0.2, "threads": 2}],
                   "peer": {"median_ms": 20.0, "p90_ms": 22.0, "name": "stand-in peer", "images_with_pose": 900,
                            "pck": {"pckh@0.5": {"mean": 75.1}, "pck@0.2": {"mean": 75.3}}},
-                  **({"rounds": rounds} if rounds is not None else {})}
+                  **({"rounds": rounds, "predict_default": "onnxruntime-int8"} if rounds is not None else {})}
     path.write_text(json.dumps({"date": "2026-01-01", "command": "pose_lab/bench.py ckpt=checkpoints/shipped.pt",
                                 "machine": {"cpu": "Test CPU", "cpu_count": 2},
                                 "records": [_record("base", "regression", 1_000_000, 1.25, 10.0)],
@@ -296,7 +296,9 @@ def test_the_mediapipe_section_gives_the_ratio_and_how_the_sides_were_interleave
     path = _peer_bench(tmp_path / "peer_bench.json", rounds)
     markdown = Path(report(_cfg(tmp_path, sweep, None, f"peer_bench={path}"))["output"]).read_text()
     section = markdown.split("## Speed and accuracy against MediaPipe on LSP", 1)[1].split("\n## ")[0]
-    assert "| pose_lab `shipped.pt` | onnxruntime-int8 | 4.00 | 5.00 | 48.3 | 49.4 | **0.200×** |" in section
+    # Older bench.json files have neither rounds nor the default side.
+    backend = "onnxruntime-int8 (`predict`'s default)" if rounds else "onnxruntime-int8"
+    assert f"| pose_lab `shipped.pt` | {backend} | 4.00 | 5.00 | 48.3 | 49.4 | **0.200×** |" in section
     assert "MediaPipe found a pose in 900 of 1000 images" in section
     assert ("side by side in one run in 4 interleaved rounds (round r: images r, r + 4, …" in section) == (rounds == 4)
 

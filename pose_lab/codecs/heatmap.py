@@ -46,14 +46,13 @@ class GaussianHeatmap:
         b, k, h, w = heatmaps.shape
         flat = heatmaps.reshape(b, k, h * w)
         scores, index = flat.max(dim=-1)
-        x = (index % w).long()
-        y = (index // w).long()
-        # Quarter-pixel shift toward the higher neighbour: halves the argmax quantisation error.
-        padded = torch.nn.functional.pad(heatmaps, (1, 1, 1, 1), mode="replicate").reshape(b, k, -1)
-        row = w + 2
+        x, y = index % w, index // w
+        # Quarter-pixel shift toward the higher neighbour: halves the argmax quantisation error. A neighbour
+        # outside the map repeats the edge pixel, as padding by replication would (a peak on the edge shifts
+        # outwards); gathering the four neighbours costs a fraction of padding the maps, which matters at batch 1.
 
         def at(dy: int, dx: int) -> Tensor:
-            return padded.gather(-1, ((y + 1 + dy) * row + (x + 1 + dx)).unsqueeze(-1)).squeeze(-1)
+            return flat.gather(-1, ((y + dy).clamp(0, h - 1) * w + (x + dx).clamp(0, w - 1)).unsqueeze(-1)).squeeze(-1)
 
         dx = torch.sign(at(0, 1) - at(0, -1)) * 0.25
         dy = torch.sign(at(1, 0) - at(-1, 0)) * 0.25

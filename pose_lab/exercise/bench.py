@@ -14,7 +14,6 @@ into a section of RESULTS.md.
 
 from __future__ import annotations
 
-import shlex
 import statistics
 import time
 from datetime import UTC, datetime
@@ -26,11 +25,10 @@ import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from pose_lab import skeleton
-from pose_lab.bench import CONF_DIR, machine_info
+from pose_lab.bench import CONF_DIR, machine_info, rerun_command
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.exercise.pipeline import KeypointSource, SourcePose
 from pose_lab.exercise.run import build_pipeline, build_source, checkpoint_path
@@ -154,7 +152,7 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
     if missing:
         raise PoseLabError(f"videos={folder}: missing {', '.join(missing)}; point videos= at the clips' folder")
     # Read before composing the clips' configs, which re-initialise Hydra.
-    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    command = rerun_command("pose_lab.exercise.bench")
     peer = Path(cfg.peer_python) if cfg.peer_python else None
     if peer is not None:
         check_peer_python(peer)
@@ -189,7 +187,7 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
         print(_line(entry))
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python -m pose_lab.exercise.bench", *map(shlex.quote, overrides)]),
+        "command": command,
         "machine": machine_info(),
         "pipeline": {"overrides": list(cfg.pipeline), "checkpoint": _shown(checkpoint_path(pipeline_cfg)),
                      "backend": pipeline_cfg.backend,

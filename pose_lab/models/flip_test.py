@@ -18,7 +18,7 @@ from pose_lab.skeleton import FLIP_PARTNERS
 
 
 class FlipAveraged(nn.Module):
-    """`net` with both inference paths averaged over the input and its mirror image."""
+    """`net` with every inference path averaged over the input and its mirror image."""
 
     def __init__(self, net: BlazePoseNet) -> None:
         super().__init__()
@@ -41,11 +41,16 @@ class FlipAveraged(nn.Module):
         mirrored = torch.stack([(self.input_size - 1) / self.input_size - x, y], dim=-1)
         return mirrored[:, self.partners]
 
+    def _average_heatmaps(self, heatmaps: Tensor) -> Tensor:
+        """(2B, C, h, w) answers to the input and its mirror image → (B, C, h, w)."""
+        own, mirrored = _halves(heatmaps)
+        return (own + mirrored.flip(-1)[:, self._heatmap_order(own.shape[1])]) / 2
+
     def forward(self, x: Tensor) -> PoseOutput:
-        heatmaps, coords, visibility = (_halves(output) for output in self.net(torch.cat([x, x.flip(-1)])))
-        order = self._heatmap_order(heatmaps[0].shape[1])
+        heatmaps, coords, visibility = self.net(torch.cat([x, x.flip(-1)]))
+        coords, visibility = _halves(coords), _halves(visibility)
         return PoseOutput(
-            (heatmaps[0] + heatmaps[1].flip(-1)[:, order]) / 2,
+            self._average_heatmaps(heatmaps),
             (coords[0] + self._unmirror_coords(coords[1])) / 2,
             (visibility[0] + visibility[1][:, self.partners]) / 2,
         )
@@ -54,6 +59,9 @@ class FlipAveraged(nn.Module):
         coords, visibility = (_halves(output) for output in self.net.forward_regression(torch.cat([x, x.flip(-1)])))
         return ((coords[0] + self._unmirror_coords(coords[1])) / 2,
                 (visibility[0] + visibility[1][:, self.partners]) / 2)
+
+    def forward_heatmaps(self, x: Tensor) -> Tensor:
+        return self._average_heatmaps(self.net.forward_heatmaps(torch.cat([x, x.flip(-1)])))
 
 
 def _halves(output: Tensor) -> Tensor:

@@ -337,3 +337,9 @@ class BlazePoseNet(nn.Module):
         """(B, 3, S, S) → coords (B, K, 2), visibility (B, K, 1), skipping the decoder past the tap and
         the heatmap head: BlazePose's inference path."""
         return self.regression_branch(self._features(x, until=self.regression_tap))
+
+    def forward_heatmaps(self, x: Tensor) -> Tensor:
+        """(B, 3, S, S) → heatmaps (B, K + extra, S/2, S/2), skipping the regression branch: the inference path of
+        the heatmap-decoded keypoints (the regression branch holds most of the weights and a large part of the
+        compute, and its coordinates trail the heatmaps' on LSP)."""
+        return self.heatmap_branch.head(self._features(x, until=DECODER_LEVELS[-1]))

@@ -40,6 +40,20 @@ def test_quarter_shift_moves_toward_the_higher_neighbour() -> None:
     assert points[0, 0].tolist() == pytest.approx(codec.to_input_coords(torch.tensor([4.25, 3.75])).tolist())
 
 
+def test_a_neighbour_outside_the_map_repeats_the_edge_pixel() -> None:
+    codec = GaussianHeatmap(input_size=16, sigma=1.0)
+    maps = torch.zeros(1, 2, 8, 8)
+    maps[0, 0, 0, 7] = 1.0  # top-right corner, with a neighbour inside below it
+    maps[0, 0, 1, 7] = 0.5
+    maps[0, 1, 7, 0] = 1.0  # bottom-left corner, with a neighbour inside to its right
+    maps[0, 1, 7, 1] = 0.5
+    points, scores = codec.decode(maps)
+    # The pixel outside (the peak's own value) beats the one inside: the shift points out of the map.
+    expected = codec.to_input_coords(torch.tensor([[7.25, -0.25], [-0.25, 7.25]]))
+    torch.testing.assert_close(points[0], expected)
+    assert scores[0].tolist() == [1.0, 1.0]
+
+
 def test_bad_settings_raise() -> None:
     with pytest.raises(ValueError, match="divisible"):
         GaussianHeatmap(input_size=255, stride=2)

@@ -1,4 +1,4 @@
-"""FlipAveraged: the averaged answer is exactly mirror-equivariant, on both paths and with mirror-joint maps."""
+"""FlipAveraged: the averaged answer is exactly mirror-equivariant, on every path and with mirror-joint maps."""
 
 from __future__ import annotations
 
@@ -44,6 +44,19 @@ def test_regression_path_matches_the_full_path_and_averages_two_views() -> None:
     torch.testing.assert_close(coords, full.coords)
     torch.testing.assert_close(visibility, full.visibility)
     assert not torch.allclose(coords, single.coords)  # the mirror view changed the answer
+
+
+@pytest.mark.parametrize("extra_heatmaps", [0, NUM_JOINTS])
+def test_heatmap_path_matches_the_full_path_and_averages_two_views(extra_heatmaps: int) -> None:
+    net = _net(extra_heatmaps)
+    flip = FlipAveraged(net).eval()
+    x = torch.randn(1, 3, SIZE, SIZE)
+    with torch.no_grad():
+        heatmaps = flip.forward_heatmaps(x)
+        full = flip(x)
+        single = net.forward_heatmaps(x)
+    torch.testing.assert_close(heatmaps, full.heatmaps)
+    assert not torch.allclose(heatmaps, single)
 
 
 def test_unknown_heatmap_count_is_refused() -> None:

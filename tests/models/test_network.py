@@ -127,6 +127,19 @@ def test_forward_regression_matches_forward_and_skips_heatmap_tail(tap: str, ski
     torch.testing.assert_close(visibility, full.visibility, rtol=0, atol=0)
 
 
+def test_forward_heatmaps_matches_forward_and_skips_the_regression_branch() -> None:
+    net = BlazePoseNet(input_size=64).eval()
+    called: list[str] = []
+    net.regression_branch.register_forward_hook(lambda *_: called.append("regression_branch"))
+    x = _inputs(64)
+    with torch.no_grad():
+        full = net(x)
+        called.clear()
+        heatmaps = net.forward_heatmaps(x)
+    assert called == []
+    torch.testing.assert_close(heatmaps, full.heatmaps, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
