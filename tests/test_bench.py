@@ -322,7 +322,7 @@ def test_a_failing_peer_is_a_user_error_with_its_message(train_cfg, tmp_path: Pa
     broken.write_text(f"#!{sys.executable}\nimport sys\nsys.exit('mediapipe is not installed')\n")
     broken.chmod(0o755)
     with pytest.raises(PoseLabError, match=r"peer failed \(exit 1\): mediapipe is not installed"):
-        bench(_peer_cfg(tmp_path / "out", checkpoint, broken, tiny_lsp_root))
+        bench(_peer_cfg(tmp_path / "out", checkpoint, broken, tiny_lsp_root, "peer_int8=false", "peer_heatmap=false"))
 
 
 def test_the_command_recorded_reruns_the_bench(tmp_path: Path) -> None:
