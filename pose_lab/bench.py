@@ -13,9 +13,10 @@ Every latency is the timing of one callable `infer(x)` (see `time_infer`) built 
 uses). `backend=both` gives one record per variant, path and backend.
 
 With `ckpt=PATH peer_python=PYTHON` the bench also sets the checkpoint against MediaPipe Pose on real LSP test
-images, side by side in the same run (see `peer_comparison`): per image, at batch 1, pose_lab's default inference
-path (:meth:`pose_lab.inference.PoseEstimator.predict` on one decoded image: letterbox, regression path,
-keypoints back to original pixels) in every backend of `backend`, then the MediaPipe peer
+images, side by side in the same run (see `peer_comparison`): per image, at batch 1, pose_lab's inference paths
+(:meth:`pose_lab.inference.PoseEstimator.predict` on one decoded image: letterbox, the side's path, keypoints back
+to original pixels): the regression path in every backend of `backend`, and the ONNX Runtime sides of ONNX_SIDES
+that peer_int8 and peer_heatmap ask for (`predict`'s default among them); then the MediaPipe peer
 (`pose_lab/exercise/peer_mediapipe.py --images`, person detector + landmark model per image) in its own virtual
 environment, as a subprocess: MediaPipe pins another OpenCV and numpy and is never a dependency of pose_lab.
 Both sides' keypoints are scored here with pose_lab's PCK (:func:`pose_lab.evaluate.score`) against joints.mat.
