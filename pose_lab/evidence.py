@@ -19,8 +19,9 @@ from pose_lab.errors import PoseLabError, exit_on_user_error
 
 # What pose_lab.report and a reader of a run need: scores, the config a run started with, its command line,
 # its learning curves and the benchmarks' records.
-RECORD_PATTERNS: tuple[str, ...] = ("metrics.json", "run_config.yaml", ".hydra/*.yaml", "multirun.yaml",
-                                    "**/metrics.csv", "bench.json", "exercise_bench.json", "export.json")
+RECORD_PATTERNS: tuple[str, ...] = ("metrics.json", "run_config.yaml", "run_overrides.yaml", ".hydra/*.yaml",
+                                    "multirun.yaml", "**/metrics.csv", "bench.json", "exercise_bench.json",
+                                    "export.json")
 EVIDENCE_DIR = Path("results/evidence")
 
 

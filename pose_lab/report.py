@@ -37,7 +37,7 @@ from omegaconf.errors import OmegaConfBaseException
 from yaml import YAMLError
 
 from pose_lab.errors import PoseLabError, exit_on_user_error
-from pose_lab.train import RUN_CONFIG
+from pose_lab.train import RUN_CONFIG, RUN_OVERRIDES
 
 METRICS_FILE = "metrics.json"
 MULTIRUN_FILE = "multirun.yaml"  # written by Hydra's sweeper into the sweep folder
@@ -481,15 +481,17 @@ def sweep_commands(sweep_dirs: list[Path], root: Path, runs: list[Run]) -> list[
             words = ["python", "-m", "pose_lab.train", *overrides]
             commands.append(f"`{shlex.join(words)}` (run `{run_name(run, root)}`)")
         else:
-            commands.append(f"not recorded for `{run_name(run, root)}` (no .hydra/overrides.yaml)")
+            commands.append(f"not recorded for `{run_name(run, root)}` (no {RUN_OVERRIDES} or .hydra/overrides.yaml)")
     return commands
 
 
 def run_overrides(run: Run) -> list[str] | None:
-    """The overrides the run was started with (.hydra/overrides.yaml), or None when not recorded."""
-    path = run.folder / ".hydra" / "overrides.yaml"
-    return [str(o) for o in OmegaConf.to_container(_load_yaml(path, ListConfig), resolve=False)] \
-        if path.is_file() else None
+    """The overrides the run was started with (its RUN_OVERRIDES; runs written before it: .hydra/overrides.yaml,
+    which a resume rewrites), or None when not recorded."""
+    for path in (run.folder / RUN_OVERRIDES, run.folder / ".hydra" / "overrides.yaml"):
+        if path.is_file():
+            return [str(o) for o in OmegaConf.to_container(_load_yaml(path, ListConfig), resolve=False)]
+    return None
 
 
 def levers_section(runs: list[Run], root: Path) -> list[str]:

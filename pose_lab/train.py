@@ -15,6 +15,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
@@ -25,10 +26,14 @@ from pose_lab.jsonfile import write_json
 from pose_lab.phases import TrainOnly
 
 RUN_CONFIG = "run_config.yaml"
+# The command-line overrides the run started with: Hydra's own .hydra/overrides.yaml in the run folder is
+# rewritten by a resume (`resume=RUN_DIR` runs in the same folder), so the report reads the command from here.
+RUN_OVERRIDES = "run_overrides.yaml"
 
 
 def _run_config(cfg: DictConfig, run_dir: Path) -> DictConfig:
-    """The config this run started with (kept in the run folder), so a resume cannot silently change it."""
+    """The config this run started with (kept in the run folder, with its overrides), so a resume cannot silently
+    change it."""
     saved = run_dir / RUN_CONFIG
     if cfg.get("resume"):
         if not saved.is_file():
@@ -39,6 +44,8 @@ def _run_config(cfg: DictConfig, run_dir: Path) -> DictConfig:
     run_dir.mkdir(parents=True, exist_ok=True)
     resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     OmegaConf.save(resolved, saved)
+    if HydraConfig.initialized():
+        OmegaConf.save(OmegaConf.create(list(HydraConfig.get().overrides.task)), run_dir / RUN_OVERRIDES)
     return resolved
 
 

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from pose_lab.errors import PoseLabError
 from pose_lab.report import REPORT_TABLE1, report
+from pose_lab.train import RUN_OVERRIDES
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -168,6 +169,16 @@ def test_runs_outside_a_multirun_give_their_own_command(tmp_path: Path, sweep: P
     (sweep / "multirun.yaml").unlink()
     markdown = Path(report(_cfg(tmp_path, sweep, None))["output"]).read_text()
     assert "`python -m pose_lab.train model=cbam seed=1` (run `4_model=cbam,seed=1`)" in markdown
+
+
+def test_a_resumed_run_gives_the_command_it_started_with(tmp_path: Path, sweep: Path) -> None:
+    (sweep / "multirun.yaml").unlink()
+    run = sweep / "4_model=cbam,seed=1"
+    (run / RUN_OVERRIDES).write_text((run / ".hydra" / "overrides.yaml").read_text())
+    (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"resume={run}"]))  # what a resume leaves
+    markdown = Path(report(_cfg(tmp_path, sweep, None))["output"]).read_text()
+    assert "`python -m pose_lab.train model=cbam seed=1` (run `4_model=cbam,seed=1`)" in markdown
+    assert "resume=" not in markdown
 
 
 def test_runs_of_a_variant_that_differ_beyond_the_seed_are_flagged(tmp_path: Path, sweep: Path) -> None:

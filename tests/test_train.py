@@ -7,9 +7,10 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from pose_lab.checkpoint import load_module
-from pose_lab.train import train
+from pose_lab.train import RUN_OVERRIDES, train
 
 
 class CrashOnce(L.Callback):
@@ -67,9 +68,13 @@ def test_resume_after_a_kill_continues_from_last_checkpoint(train_cfg, tmp_path:
     run = Path(cfg.paths.output_dir)
     assert (run / "pretrain/checkpoints/last.ckpt").is_file()
     assert not (run / "pretrain/metrics.json").exists()
+    started_with = OmegaConf.to_container(OmegaConf.load(run / RUN_OVERRIDES))
+    assert "phase.stages.pretrain.epochs=3" in started_with
     resumed = train_cfg(f"resume={run}")
     resumed.paths.output_dir = str(run)
     summary = train(resumed)
+    # The resume keeps the command the run started with (Hydra's .hydra/overrides.yaml would be rewritten).
+    assert OmegaConf.to_container(OmegaConf.load(run / RUN_OVERRIDES)) == started_with
     # The second fit starts from the checkpointed epoch, not from scratch.
     assert marker.read_text().split("\n")[:2] == ["start 0", "crash"]
     assert int(marker.read_text().split("\n")[2].split()[1]) >= 1
