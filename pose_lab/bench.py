@@ -30,6 +30,7 @@ import platform
 import shlex
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -344,23 +345,29 @@ def lsp_test_images(cfg: DictConfig) -> LSPTestImages:
                          load_images(root, numbers), annotations.keypoints[numbers - 1])
 
 
-def comparison_estimator(cfg: DictConfig, backend: str, folder: Path) -> PoseEstimator:
-    """The checkpoint's PoseEstimator for one side: eager torch on the regression path, or ONNX Runtime on the
+def comparison_estimators(cfg: DictConfig, backends: Sequence[str], folder: Path) -> dict[str, PoseEstimator]:
+    """The checkpoint's PoseEstimator for each side: eager torch on the regression path, or ONNX Runtime on the
     side's path (ONNX_SIDES) exported into `folder` (as `python -m pose_lab.export` would, metadata included; an
     int8 side also quantized, calibrated on training images of the comparison's split), with as many intra-op
-    threads as torch uses."""
-    if backend == "torch":
-        return PoseEstimator.from_checkpoint(cfg.ckpt, backend="torch")
-    path, int8 = ONNX_SIDES[backend]
-    file = folder / f"{path}.onnx"
+    threads as torch uses. The checkpoint is read, and the calibration images decoded, once for all sides."""
     module, config = load_module(cfg.ckpt)
-    if not file.is_file():  # the fp32 and int8 sides of a path share its export in `folder`
-        export_onnx(module.net, path, file, onnx_metadata(config, path, cfg.ckpt))
-    if int8:
-        calibration = calibration_inputs(config, cfg.lsp_root, cfg.peer_split, cfg.calibration_images)
-        file = quantize_int8(file, int8_output(file), calibration)
-    return PoseEstimator.from_checkpoint(cfg.ckpt, backend="onnxruntime", onnx_path=file,
-                                         threads=torch.get_num_threads())
+    calibration: list[np.ndarray] | None = None
+    estimators = {}
+    for backend in backends:
+        if backend == "torch":
+            estimators[backend] = PoseEstimator.from_checkpoint(cfg.ckpt, backend="torch")
+            continue
+        path, int8 = ONNX_SIDES[backend]
+        file = folder / f"{path}.onnx"
+        if not file.is_file():  # the fp32 and int8 sides of a path share its export in `folder`
+            export_onnx(module.net, path, file, onnx_metadata(config, path, cfg.ckpt))
+        if int8:
+            if calibration is None:
+                calibration = calibration_inputs(config, cfg.lsp_root, cfg.peer_split, cfg.calibration_images)
+            file = quantize_int8(file, int8_output(file), calibration)
+        estimators[backend] = PoseEstimator.from_checkpoint(cfg.ckpt, backend="onnxruntime", onnx_path=file,
+                                                            threads=torch.get_num_threads())
+    return estimators
 
 
 def time_estimator(estimator: PoseEstimator, images: list[np.ndarray], warmup: int) -> tuple[np.ndarray, list[float]]:
@@ -426,7 +433,7 @@ def peer_comparison(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     rounds = interleaved_rounds(count, cfg.peer_rounds)
     peer_summaries: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="pose_lab_peer_") as folder:
-        estimators = {backend: comparison_estimator(cfg, backend, Path(folder)) for backend in backends}
+        estimators = comparison_estimators(cfg, backends, Path(folder))
 
         def time_ours(index: np.ndarray) -> None:
             for backend, estimator in estimators.items():
