@@ -38,8 +38,18 @@ from pose_lab.skeleton import NUM_JOINTS
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
 # Shrink factor beyond which an image is area-averaged down before the letterbox warp.
 AREA_SHRINK = 2.0
-# A square part of an image, (x0, y0, side) in pixels: what the network is shown (see prepare).
-Region = tuple[float, float, float]
+
+
+class Region(NamedTuple):
+    """A square part of an image, in its pixels, that the network is shown (see prepare): top-left pixel edge
+    (x0, y0) and side, turned by `rotation` degrees about its centre so that a tilted person stands upright."""
+
+    x0: float
+    y0: float
+    side: float
+    rotation: float = 0.0
+
+
 # ONNX metadata entry written by pose_lab.export: whether the graph averages over the mirror image.
 FLIP_METADATA_KEY = "pose_lab.flip_test"
 
@@ -95,17 +105,20 @@ def prepare(image: np.ndarray, size: int, normalize: Normalize,
             region: Region | None = None) -> tuple[Tensor, np.ndarray]:
     """(H,W,3) uint8 RGB -> (3,S,S) network input and the (2,3) affine from input back to original pixels.
 
-    The input shows `region` (x0, y0, side): a square of the image in pixels, padded where it leaves the
-    image; None letterboxes the whole image.
+    The input shows `region` (a Region, or a plain (x0, y0, side[, rotation]) tuple): a square of the image in
+    pixels, possibly turned, padded where it leaves the image; None letterboxes the whole image.
     """
     height, width = image.shape[:2]
-    region = letterbox_region(width, height) if region is None else region
-    to_input = region_matrix(*region, size)
-    scale = to_input[0, 0]
+    region = Region(*letterbox_region(width, height)) if region is None else Region(*region)
+    to_input = region_matrix(region.x0, region.y0, region.side, size, region.rotation)
+    scale = size / region.side
     source, source_to_input = image, to_input
-    x0, y0, side = region
-    left, top = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
-    right, bottom = min(width, int(np.ceil(x0 + side))), min(height, int(np.ceil(y0 + side)))
+    # The image pixels the input shows: the bounding box of the (turned) square.
+    corners = apply_affine(np.array([[-0.5, -0.5], [size - 0.5, -0.5], [-0.5, size - 0.5], [size - 0.5, size - 0.5]]),
+                           invert_affine(to_input))
+    (x_low, y_low), (x_high, y_high) = corners.min(axis=0), corners.max(axis=0)
+    left, top = max(0, int(np.floor(x_low + 0.5))), max(0, int(np.floor(y_low + 0.5)))
+    right, bottom = min(width, int(np.ceil(x_high + 0.5))), min(height, int(np.ceil(y_high + 0.5)))
     if scale * AREA_SHRINK < 1 and right > left and bottom > top:
         # Area-average only the part of the image the region shows, then warp that small copy.
         crop = image[top:bottom, left:right]
@@ -267,8 +280,9 @@ class PoseEstimator:
             return_heatmaps: also return the heatmaps and heatmap-decoded keypoints (runs the full path when the
                 estimator's path has no heatmaps).
             batch_size: images per network call.
-            regions: per image, the square (x0, y0, side) in its pixels to show the network (a tracked person),
-                or None to letterbox the whole image; keypoints still come back in the image's pixels.
+            regions: per image, the Region (a square in its pixels, possibly turned) to show the network (a
+                tracked person), or None to letterbox the whole image; keypoints still come back in the image's
+                pixels.
         """
         if batch_size < 1:
             raise PoseLabError(f"batch_size must be >= 1, got {batch_size}")

@@ -73,12 +73,15 @@ def test_keypoints_come_back_in_original_pixels(height: int, width: int) -> None
 
 
 @pytest.mark.parametrize(("region", "sigma_input"), [((300.0, 40.0, 160.0), 3.0), ((250.0, -60.0, 400.0), 3.0),
-                                                     ((100.0, 0.0, 1200.0), 3.0)])
+                                                     ((100.0, 0.0, 1200.0), 3.0), ((300.0, 40.0, 160.0, 90.0), 3.0),
+                                                     ((250.0, -60.0, 400.0, 33.0), 3.0),
+                                                     ((100.0, 0.0, 1200.0, -120.0), 3.0)])
 def test_a_region_is_shown_and_keypoints_still_come_back_in_image_pixels(
-        region: tuple[float, float, float], sigma_input: float) -> None:
-    """A tracked person's square, also one leaving the image (padding) and one shrunk > AREA_SHRINK times."""
+        region: tuple[float, ...], sigma_input: float) -> None:
+    """A tracked person's square, also one leaving the image (padding), one shrunk > AREA_SHRINK times, and
+    each of them turned."""
     height, width = 720, 1280
-    x0, y0, side = region
+    x0, y0, side = region[:3]
     scale = SIZE / side
     centre = (x0 + 0.4 * side + 0.3, max(y0, 0) + 0.55 * min(side, height - max(y0, 0)) - 0.2)
     image = _blob_image(height, width, centre, sigma=sigma_input / scale)

@@ -17,15 +17,19 @@ import torch
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
 
-def region_matrix(x0: float, y0: float, side: float, size: int) -> np.ndarray:
+def region_matrix(x0: float, y0: float, side: float, size: int, rotation: float = 0.0) -> np.ndarray:
     """(2,3) float64 affine from original pixels to a size×size input showing the square region whose top-left
-    pixel edge is at (x0, y0) and whose sides are `side` pixels long (parts outside the image are padding)."""
+    pixel edge is at (x0, y0) and whose sides are `side` pixels long (parts outside the image are padding),
+    turned by `rotation` degrees about its centre (clockwise on screen: image y points down)."""
     if side <= 0:
         raise ValueError(f"region side must be positive, got {side}")
     scale = size / side
-    return np.array(
-        [[scale, 0.0, (0.5 - x0) * scale - 0.5], [0.0, scale, (0.5 - y0) * scale - 0.5]], dtype=np.float64
-    )
+    angle = np.deg2rad(rotation)
+    linear = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    # Pixel centres at integer coordinates: the region's centre is half a pixel inside its edges.
+    centre = np.array([x0 + side / 2 - 0.5, y0 + side / 2 - 0.5])
+    offset = (size / 2 - 0.5) - linear @ centre
+    return np.concatenate([linear, offset[:, None]], axis=1)
 
 
 def letterbox_region(width: int, height: int) -> tuple[float, float, float]:

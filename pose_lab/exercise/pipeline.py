@@ -6,10 +6,11 @@
     reps = pipeline.finish()
 
 Per frame: scene-cut check -> keypoints of the tracked person's region (:mod:`pose_lab.exercise.tracking`)
--> One Euro smoothing in resolution-free units (keypoints divided by the frame's longer side, so the filter's
-settings mean the same on 406-wide and 1280-wide video) -> angles, counting and feedback
+-> a running median (removes a joint's one- or two-frame jumps) and One Euro smoothing, in resolution-free
+units (keypoints divided by the frame's longer side, so the filters' settings mean the same on 406-wide and
+1280-wide video) -> the next frame's region, from the smoothed keypoints -> angles, counting and feedback
 (:class:`pose_lab.exercise.analysis.ExerciseAnalysis`). A cut or a lost pose resets the tracker, the
-smoother and the rep in progress, so a rep is never stitched together across two camera views.
+filters and the rep in progress, so a rep is never stitched together across two camera views.
 
 The keypoint source is any callable `(frame, region) -> SourcePose`: keypoints, their visibility, and which
 joints it found at all (the tracker's person test); :func:`estimator_source` wraps a trained network, and tests
@@ -25,6 +26,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from pose_lab.exercise.analysis import ExerciseAnalysis
+from pose_lab.exercise.median import RunningMedian
 from pose_lab.exercise.records import FrameResult, Rep
 from pose_lab.exercise.smoothing import OneEuroFilter
 from pose_lab.exercise.tracking import PersonTracker, TrackingSettings
@@ -76,17 +78,21 @@ class ExercisePipeline:
         fps: frames per second of the input (durations and the counter's timing use it).
         tracking: the person tracker's settings.
         smoothing: OneEuroFilter keyword arguments, in units of the frame's longer side per second.
+        median_window: frames of the running median taken before the One Euro filter (1: none).
     """
 
     def __init__(self, source: KeypointSource, exercise: DictConfig, fps: float,
-                 tracking: TrackingSettings | None = None, smoothing: dict | None = None) -> None:
+                 tracking: TrackingSettings | None = None, smoothing: dict | None = None,
+                 median_window: int = 5) -> None:
         self.source = source
         self.analysis = ExerciseAnalysis(exercise, fps)
         self.tracker = PersonTracker(tracking or TrackingSettings())
+        self.median = RunningMedian(median_window)
         self.smoother = OneEuroFilter(**(smoothing or {}))
 
     def _reset(self) -> None:
         self.tracker.reset()
+        self.median.reset()
         self.smoother.reset()
 
     def step(self, index: int, time: float, frame: np.ndarray) -> FrameResult:
@@ -99,13 +105,15 @@ class ExercisePipeline:
         height, width = frame.shape[:2]
         region = self.tracker.region
         keypoints, visibility, found = self.source(frame, region)
-        person = self.tracker.update(keypoints, found, (width, height))
+        person = self.tracker.accepts(keypoints, found, (width, height))
         if person:
             unit = float(max(width, height))
-            keypoints = self.smoother(keypoints / unit, time) * unit
+            keypoints = self.smoother(self.median(keypoints / unit), time) * unit
+            self.tracker.follow(keypoints, found)
         else:
             if self.tracker.region is None and region is not None:
                 notes.append("pose lost")
+            self.median.reset()
             self.smoother.reset()
             keypoints = np.full((NUM_JOINTS, 2), np.nan, dtype=np.float32)
         analysed = self.analysis.update(index, time, keypoints, visibility, reset=cut)

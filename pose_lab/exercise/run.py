@@ -54,7 +54,7 @@ def build_source(cfg: DictConfig) -> KeypointSource:
 
 def build_pipeline(cfg: DictConfig, source: KeypointSource, fps: float) -> ExercisePipeline:
     return ExercisePipeline(source, cfg.exercise, fps, TrackingSettings(**cfg.tracking),
-                            OmegaConf.to_container(cfg.smoothing))
+                            OmegaConf.to_container(cfg.smoothing), cfg.median_window)
 
 
 def analyse_video(cfg: DictConfig, source: KeypointSource | None = None) -> dict[str, Any]:

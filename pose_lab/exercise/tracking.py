@@ -5,6 +5,14 @@ found poorly in the whole frame and well in a square around them. The first fram
 pose was lost, is letterboxed whole; every later frame is cropped to a square around the previous frame's
 confident keypoints, grown by a margin on each side so the next pose still fits after the person moves.
 
+The square also encloses BlazePose's "Vitruvian" circle: centred between the hips, through the top of the head.
+A person's hips are about halfway along their body whatever the pose (standing, squatting, in a plank), so the
+circle holds the whole body even when the keypoints do not. Without it, a region built from the found joints
+alone loses whatever they missed: feet the network placed on a nearby object leave the real feet outside
+the next region, where it cannot find them again. The region is also turned by quarter turns so that the body
+stands upright in it (BlazePose aligns its region the same way, by any angle): the network saw few people lying
+down, and a push-up's plank, turned, looks like the standing people it saw most.
+
 A pose counts as lost when the keypoint source found too few joints or when the skeleton collapses to a small
 blob (a weak prediction on background tends to pile every joint together); the tracker then returns to the
 whole frame. A scene cut (a large change between consecutive frame thumbnails) also resets it.
@@ -17,7 +25,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from pose_lab import skeleton
 from pose_lab.inference import Region
+
+HIPS: list[int] = [skeleton.joint_index("left_hip"), skeleton.joint_index("right_hip")]
+HEAD_TOP: int = skeleton.joint_index("head_top")
+# Degrees past halfway between two quarter turns before the region turns on.
+QUARTER_TURN_HYSTERESIS = 15.0
 
 # Thumbnail on which consecutive frames are compared for cuts: small enough to cost well under a millisecond.
 THUMBNAIL_SIZE: tuple[int, int] = (32, 32)
@@ -27,10 +41,11 @@ THUMBNAIL_SIZE: tuple[int, int] = (32, 32)
 class TrackingSettings:
     """conf/exercise_video.yaml `tracking`: see the comments there."""
 
-    margin: float = 0.25
+    margin: float = 0.12
     min_found_joints: int = 8
     min_pose_fraction: float = 0.1
     cut_threshold: float = 40.0
+    upright: bool = True
 
 
 class PersonTracker:
@@ -59,21 +74,56 @@ class PersonTracker:
             self.reset()
         return cut
 
-    def update(self, keypoints: np.ndarray, found: np.ndarray, frame_size: tuple[int, int]) -> bool:
-        """Take this frame's (K,2) keypoints in frame pixels and which of them the source found; returns whether
-        they are a usable pose, and sets the region for the next frame (the whole frame again when they are not)."""
+    def _quarter_turn(self, tilt: float) -> float:
+        """The region's turn for a body tilted by `tilt` degrees: a multiple of 90 (the network copes with the
+        tilts its training rotated by; small turns would only add the head's and hips' noise), moved one
+        quarter at most per frame and only when the tilt is well past halfway, since a person does not turn
+        upside down between two frames while a wrong pose easily does."""
+        current = self.region.rotation if self.region is not None else 0.0
+        offset = (tilt - current + 180.0) % 360.0 - 180.0
+        if abs(offset) <= 45.0 + QUARTER_TURN_HYSTERESIS:
+            return current
+        return (current + 90.0 * np.sign(offset)) % 360.0
+
+    def accepts(self, keypoints: np.ndarray, found: np.ndarray, frame_size: tuple[int, int]) -> bool:
+        """Whether this frame's (K,2) keypoints in frame pixels, and which of them the source found, are a usable
+        pose; when they are not, the next frame is looked at whole."""
         width, height = frame_size
         found = np.asarray(found, dtype=bool) & np.isfinite(keypoints).all(axis=1)
-        if found.sum() < self.settings.min_found_joints:
+        extent = float(np.ptp(keypoints[found], axis=0).max()) if found.any() else 0.0
+        too_small = extent < self.settings.min_pose_fraction * min(width, height)
+        if found.sum() < self.settings.min_found_joints or too_small:
             self.reset()
             return False
-        points = keypoints[found]
-        low, high = points.min(axis=0), points.max(axis=0)
-        extent = float(max(high - low))
-        if extent < self.settings.min_pose_fraction * min(width, height):
-            self.reset()
-            return False
-        side = extent * (1 + 2 * self.settings.margin)
-        centre = (low + high) / 2
-        self.region = (float(centre[0] - side / 2), float(centre[1] - side / 2), side)
         return True
+
+    def follow(self, keypoints: np.ndarray, found: np.ndarray) -> None:
+        """Set the next frame's region around an accepted pose: the square enclosing its body extent (see
+        body_extent), grown by the margin, turned upright by quarter turns when `upright`. The pipeline passes
+        the smoothed keypoints, as MediaPipe derives its next region from separately smoothed landmarks: a
+        region that jumps with every frame's keypoint noise shows the network a differently framed person each
+        frame, and the noise feeds on itself."""
+        found = np.asarray(found, dtype=bool) & np.isfinite(keypoints).all(axis=1)
+        rotation = 0.0
+        if self.settings.upright and found[HIPS].all() and found[HEAD_TOP]:
+            body = keypoints[HEAD_TOP] - keypoints[HIPS].mean(axis=0)
+            rotation = self._quarter_turn(float(np.degrees(-np.pi / 2 - np.arctan2(body[1], body[0]))))
+        centre, extent = body_extent(keypoints, found, rotation)
+        side = extent * (1 + 2 * self.settings.margin)
+        self.region = Region(float(centre[0] - side / 2), float(centre[1] - side / 2), side, rotation)
+
+
+def body_extent(keypoints: np.ndarray, found: np.ndarray, rotation: float = 0.0) -> tuple[np.ndarray, float]:
+    """Centre (image pixels) and side of the smallest square, turned by `rotation` degrees, that holds the
+    found joints of a (K,2) pose and, when the hips and head top are found, its body circle."""
+    found = np.asarray(found, dtype=bool)
+    angle = np.deg2rad(rotation)
+    turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    # Bounds in the turned square's own axes, so the joints stay inside it once it is turned.
+    points = keypoints[found] @ turn.T
+    low, high = points.min(axis=0), points.max(axis=0)
+    if found[HIPS].all() and found[HEAD_TOP]:
+        hip_centre = keypoints[HIPS].mean(axis=0)
+        radius = float(np.linalg.norm(keypoints[HEAD_TOP] - hip_centre))
+        low, high = np.minimum(low, turn @ hip_centre - radius), np.maximum(high, turn @ hip_centre + radius)
+    return turn.T @ ((low + high) / 2), float(max(high - low))

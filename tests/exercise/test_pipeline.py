@@ -23,7 +23,6 @@ from pose_lab.codecs.regression import RegressionLabel
 from pose_lab.errors import PoseLabError
 from pose_lab.exercise.pipeline import SourcePose, estimator_source
 from pose_lab.exercise.run import analyse_video
-from pose_lab.exercise.tracking import PersonTracker, TrackingSettings
 from pose_lab.inference import PoseEstimator
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
@@ -171,21 +170,6 @@ def test_the_command_names_a_missing_video_and_an_unknown_exercise(tmp_path: Pat
                              capture_output=True, text=True, check=False)
     assert unknown.returncode != 0 and "burpee" in unknown.stderr and "squat" in unknown.stderr
     assert "Traceback" not in unknown.stderr
-
-
-def test_tracker_region_margin_and_loss() -> None:
-    tracker = PersonTracker(TrackingSettings(margin=0.25, min_found_joints=8, min_pose_fraction=0.1))
-    pose = squat_pose(170.0)
-    found = np.ones(14, bool)
-    assert tracker.update(pose, found, (WIDTH, HEIGHT))
-    x0, y0, side = tracker.region
-    extent = float(np.ptp(pose, axis=0).max())
-    assert side == pytest.approx(1.5 * extent)
-    assert (x0 + side / 2, y0 + side / 2) == pytest.approx(tuple((pose.min(0) + pose.max(0)) / 2))
-    collapsed = np.repeat(pose[:1], 14, axis=0) + np.random.default_rng(0).normal(0, 1, (14, 2))
-    assert not tracker.update(collapsed, found, (WIDTH, HEIGHT)) and tracker.region is None
-    assert tracker.update(pose, np.arange(14) < 8, (WIDTH, HEIGHT))
-    assert not tracker.update(pose, np.arange(14) < 7, (WIDTH, HEIGHT)) and tracker.region is None
 
 
 def test_a_joint_is_found_by_its_heatmap_peak_not_by_the_visibility_output() -> None:
