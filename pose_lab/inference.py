@@ -227,8 +227,6 @@ class PoseEstimator:
         if backend == "torch":
             net = (FlipAveraged(module.net) if flip_test else module.net).to(device)
             memory_format = torch.channels_last if module.channels_last else torch.contiguous_format
-            if inference_path not in PATHS:
-                raise PoseLabError(f"unknown inference path {inference_path!r}; choose one of {', '.join(PATHS)}")
             infer = {name: torch_infer(net, name) for name in PATHS}
             return cls(infer, size, **codecs, mean=mean, std=std, device=device, memory_format=memory_format,
                        inference_path=inference_path)

@@ -170,7 +170,7 @@ def test_heatmap_path_answers_with_the_heatmap_keypoints(checkpoint: Path, tmp_p
             np.testing.assert_allclose(ours.heatmap_scores, reference.heatmap_scores, atol=1e-5)
             np.testing.assert_allclose(maps.heatmaps, reference.heatmaps, atol=1e-5)
             assert not np.allclose(ours.keypoints, reference.keypoints)  # not the regression output
-    with pytest.raises(PoseLabError, match="unknown inference path 'heatmaps'"):
+    with pytest.raises(PoseLabError, match="inference_path='heatmaps' is not among this estimator's paths"):
         PoseEstimator.from_checkpoint(checkpoint, inference_path="heatmaps")
 
 

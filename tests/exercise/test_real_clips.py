@@ -18,8 +18,8 @@ from test_pipeline import config
 from pose_lab.exercise.run import analyse_video
 
 CLIPS = OmegaConf.load(Path(__file__).resolve().parents[2] / "conf" / "exercise_bench.yaml").clips
-WEAK_MODEL = ("the shipped LSP-only checkpoint is too noisy on most of these videos to count them (its keypoints, "
-              "not its counting: see RESULTS.md, 'Exercise analytics')")
+WEAK_MODEL = ("the shipped LSP-only checkpoint is too noisy on the push-up and the curl clips to count them (its "
+              "keypoints, not its counting: see RESULTS.md, 'Exercise analytics')")
 
 
 @pytest.fixture(scope="module")
@@ -44,3 +44,12 @@ def test_real_clip_is_read_whole_and_the_person_is_found(summaries: dict[str, di
 def test_real_clips_are_counted_exactly(summaries: dict[str, dict[str, Any]]) -> None:
     counts = {name: summary["total_reps"] for name, summary in summaries.items()}
     assert counts == {name: clip.reps for name, clip in CLIPS.items()}
+
+
+def test_the_squat_clips_are_counted_within_a_rep(summaries: dict[str, dict[str, Any]]) -> None:
+    """The squat clips are counted exactly today (RESULTS.md); within one rep leaves room for the network's
+    run-to-run noise on another CPU while still catching a tracker that loses the legs (7 on the goblet clip)."""
+    squats = {name: clip for name, clip in CLIPS.items() if clip.exercise == "squat"}
+    assert squats
+    for name, clip in squats.items():
+        assert abs(summaries[name]["total_reps"] - clip.reps) <= 1, name
