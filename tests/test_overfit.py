@@ -25,8 +25,8 @@ def test_base_model_overfits_eight_images(train_cfg) -> None:
     loader = datamodule.dataloader("train", shuffle=True)
     assert len(loader.dataset) == 8
     module = instantiate(cfg.model)
-    _fit(module, loader, ["backbone", "heatmap_branch"], steps=150)
-    _fit(module, loader, ["regression_branch"], steps=200)
+    _fit(module, loader, ["backbone", "heatmap_branch"], steps=100)
+    _fit(module, loader, ["regression_branch"], steps=130)
     module.eval()
     batch = next(iter(datamodule.dataloader("train")))
     with torch.no_grad():
