@@ -17,6 +17,12 @@ import torch
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
 
+def rotation_matrix(degrees: float) -> np.ndarray:
+    """(2,2) float64 rotation by `degrees`, clockwise on screen (image y points down)."""
+    angle = np.deg2rad(degrees)
+    return np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+
+
 def region_matrix(x0: float, y0: float, side: float, size: int, rotation: float = 0.0) -> np.ndarray:
     """(2,3) float64 affine from original pixels to a size×size input showing the square region whose top-left
     pixel edge is at (x0, y0) and whose sides are `side` pixels long (parts outside the image are padding),
@@ -24,8 +30,7 @@ def region_matrix(x0: float, y0: float, side: float, size: int, rotation: float 
     if side <= 0:
         raise ValueError(f"region side must be positive, got {side}")
     scale = size / side
-    angle = np.deg2rad(rotation)
-    linear = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    linear = scale * rotation_matrix(rotation)
     # Pixel centres at integer coordinates: the region's centre is half a pixel inside its edges.
     centre = np.array([x0 + side / 2 - 0.5, y0 + side / 2 - 0.5])
     offset = (size / 2 - 0.5) - linear @ centre

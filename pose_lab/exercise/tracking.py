@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from pose_lab import skeleton
+from pose_lab.data.geometry import rotation_matrix
 from pose_lab.inference import Region
 
 HIPS: list[int] = [skeleton.joint_index("left_hip"), skeleton.joint_index("right_hip")]
@@ -117,8 +118,7 @@ def body_extent(keypoints: np.ndarray, found: np.ndarray, rotation: float = 0.0)
     """Centre (image pixels) and side of the smallest square, turned by `rotation` degrees, that holds the
     found joints of a (K,2) pose and, when the hips and head top are found, its body circle."""
     found = np.asarray(found, dtype=bool)
-    angle = np.deg2rad(rotation)
-    turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    turn = rotation_matrix(rotation)
     # Bounds in the turned square's own axes, so the joints stay inside it once it is turned.
     points = keypoints[found] @ turn.T
     low, high = points.min(axis=0), points.max(axis=0)

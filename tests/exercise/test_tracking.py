@@ -12,7 +12,7 @@ from test_pipeline import HEIGHT, WIDTH, squat_pose
 from pose_lab import skeleton
 from pose_lab.data.lsp import JOINTS_FILE, load_images, read_joints
 from pose_lab.data.splits import split_numbers
-from pose_lab.data.geometry import apply_affine, region_matrix
+from pose_lab.data.geometry import apply_affine, region_matrix, rotation_matrix
 from pose_lab.exercise.tracking import PersonTracker, TrackingSettings, body_extent
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "exercise_video.yaml"
@@ -26,9 +26,7 @@ def _tracker(**settings: object) -> PersonTracker:
 
 def _turned(pose: np.ndarray, degrees: float, about: tuple[float, float] = (160.0, 120.0)) -> np.ndarray:
     """The pose turned by `degrees` about a point (clockwise on screen)."""
-    angle = np.deg2rad(degrees)
-    turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    return ((pose - about) @ turn.T + about).astype(np.float32)
+    return ((pose - about) @ rotation_matrix(degrees).T + about).astype(np.float32)
 
 
 def _region_centre(tracker: PersonTracker) -> np.ndarray:
