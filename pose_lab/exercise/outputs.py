@@ -3,9 +3,9 @@
 :class:`ExerciseOutputs` is a context manager fed one :class:`~pose_lab.exercise.records.FrameResult` (and
 optionally its RGB frame) at a time. In the output folder it writes:
 
-- `frames.csv`: one row per frame, flushed as it is written (frame, time, person, region, x/y/visibility per
-  joint by name, every angle, primary angle, phase, reps, notes). Columns are fixed at the first frame; an
-  unmeasured value is an empty cell.
+- `frames.csv`: one row per frame, flushed as it is written (frame, time, person, region x0/y0/side/rotation,
+  x/y/visibility per joint by name, every angle, primary angle, phase, reps, notes). Columns are fixed at the
+  first frame; an unmeasured value is an empty cell.
 - `annotated.mp4` (when `annotate` is on): the frame with the skeleton, primary angle, rep count, phase and the
   latest rep's feedback, same size and fps as the input ('mp4v': the encoder every OpenCV wheel has; it
   needs even sizes, so an odd width or height loses its last pixel column or row).
@@ -34,6 +34,7 @@ from matplotlib.figure import Figure
 from pose_lab import skeleton
 from pose_lab.errors import PoseLabError
 from pose_lab.exercise.records import FrameResult, Rep
+from pose_lab.inference import Region
 from pose_lab.jsonfile import write_json
 from pose_lab.viz import draw_skeleton
 
@@ -119,7 +120,7 @@ class ExerciseOutputs:
     def _header(self) -> list[str]:
         joints = [f"{name}_{part}" for name in skeleton.JOINT_NAMES for part in ("x", "y", "visibility")]
         angles = [f"angle_{name}" for name in self._angle_names or []]
-        return ["frame", "time_s", "person", "region_x0", "region_y0", "region_side", *joints, *angles,
+        return ["frame", "time_s", "person", *(f"region_{field}" for field in Region._fields), *joints, *angles,
                 "primary_angle", "phase", "reps", "notes"]
 
     def write(self, result: FrameResult, frame_rgb: np.ndarray | None = None) -> None:
@@ -144,7 +145,7 @@ class ExerciseOutputs:
             self._write_video_frame(self.annotated_frame(frame_rgb, result))
 
     def _row(self, result: FrameResult) -> list[Any]:
-        region = result.region if result.region is not None else ("", "", "")
+        region = Region(*result.region) if result.region is not None else ("",) * len(Region._fields)
         joints = []
         for (x, y), visibility in zip(result.keypoints, result.visibility, strict=True):
             joints += [_cell(float(x), 2), _cell(float(y), 2), _cell(float(visibility), 4)]

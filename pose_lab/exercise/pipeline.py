@@ -120,7 +120,7 @@ class ExercisePipeline:
         return FrameResult(
             index=index, time=time, person=person, keypoints=np.asarray(keypoints, dtype=np.float32),
             visibility=np.asarray(visibility, dtype=np.float32),
-            region=None if region is None else tuple(round(value) for value in region),
+            region=None if region is None else Region(*(round(value) for value in region[:3]), region.rotation),
             angles=analysed.angles, primary_angle=analysed.primary_angle, phase=analysed.phase,
             reps=analysed.reps, completed=list(analysed.completed), notes=notes,
         )

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from pose_lab.inference import Region
+
 
 @dataclass
 class Rep:
@@ -54,7 +56,7 @@ class FrameResult:
     person: bool  # a pose was found (False: keypoints/angles are NaN)
     keypoints: np.ndarray  # (K,2) smoothed, frame pixels
     visibility: np.ndarray  # (K,) predicted visibility probabilities
-    region: tuple[int, int, int] | None  # (x0, y0, side) square the network saw; None = whole frame
+    region: Region | None  # the square the network saw, pixels rounded; None = whole frame
     angles: dict[str, float]  # every measured angle by name (see pose_lab.exercise.angles)
     primary_angle: float  # the exercise's counting angle (NaN when not measurable)
     phase: str  # counter phase: see pose_lab.exercise.counter

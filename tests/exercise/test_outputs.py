@@ -48,7 +48,7 @@ def frame_result(index: int) -> FrameResult:
     visibility = np.full(skeleton.NUM_JOINTS, 0.9 if person else np.nan)
     done = [rep for rep in REPS if rep.end == index]
     return FrameResult(index=index, time=index / FPS, person=person, keypoints=keypoints, visibility=visibility,
-                       region=(0, 0, 48) if person else None,
+                       region=None if not person else (0, 0, 48, 90) if index == 4 else (0, 0, 48),
                        angles={"left_knee": angle, "right_knee": angle + 1 if index != 5 else math.nan},
                        primary_angle=angle, phase="down" if 7 <= index % 12 <= 11 else "up",
                        reps=sum(rep.end <= index for rep in REPS), completed=done,
@@ -73,10 +73,12 @@ def test_all_outputs_written(tmp_path: Path) -> None:
     rows = read_rows(tmp_path)
     assert len(rows) == FRAMES
     header = list(rows[0])
-    assert header[:6] == ["frame", "time_s", "person", "region_x0", "region_y0", "region_side"]
+    assert header[:7] == ["frame", "time_s", "person", "region_x0", "region_y0", "region_side", "region_rotation"]
     assert header[-6:] == ["angle_left_knee", "angle_right_knee", "primary_angle", "phase", "reps", "notes"]
-    assert header[6:9] == ["right_ankle_x", "right_ankle_y", "right_ankle_visibility"]
-    assert len(header) == 6 + 3 * skeleton.NUM_JOINTS + len(ANGLES) + 4
+    assert header[7:10] == ["right_ankle_x", "right_ankle_y", "right_ankle_visibility"]
+    assert len(header) == 7 + 3 * skeleton.NUM_JOINTS + len(ANGLES) + 4
+    assert rows[3]["region_side"] == "48" and rows[3]["region_rotation"] == "0.0"  # a 3-tuple: upright
+    assert rows[4]["region_rotation"] == "90" and float(rows[4]["right_ankle_x"]) == pytest.approx(WIDTH / 2)
     assert rows[3]["frame"] == "3" and float(rows[3]["time_s"]) == pytest.approx(0.3)
     assert float(rows[3]["primary_angle"]) == pytest.approx(frame_result(3).primary_angle, abs=0.01)
     assert float(rows[3]["neck_x"]) == pytest.approx(WIDTH / 2 + skeleton.joint_index("neck"))
