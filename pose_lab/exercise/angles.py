@@ -3,8 +3,10 @@
 Angles are in degrees. A joint angle is the inner angle at the middle joint of three (0 = folded shut,
 180 = straight). Per-side names are ``left_knee``, ``right_elbow``, ...; the side-free names (``knee``,
 ``hip``, ``elbow``, ``shoulder``) take the side that faces the camera, falling back to the other side when
-the facing side's angle is not measurable. ``torso_lean`` is the angle of the mid-hip -> mid-shoulder line
-from the image's upward vertical: 0 upright, 90 horizontal (a plank), 180 upside down.
+the facing side's angle is not measurable. A lean is the angle of a line between two joint midpoints from
+the image's upward vertical: 0 upright, 90 horizontal (a plank), 180 upside down. ``torso_lean`` takes the
+mid-hip -> mid-shoulder line, ``body_lean`` the mid-ankle -> mid-shoulder line: during a push-up the body
+pivots about the feet, so its lean moves with the shoulders' height whether or not the arms are seen.
 
 An angle is NaN when one of its joints is below the visibility threshold or a segment has (almost) zero
 length: a number measured on a guessed joint is worse than no number. Joint indices come from
@@ -26,8 +28,13 @@ ANGLE_JOINTS: dict[str, tuple[str, str, str]] = {
     "elbow": ("shoulder", "elbow", "wrist"),
     "shoulder": ("hip", "shoulder", "elbow"),  # upper arm vs torso: abduction from the front, flexion from the side
 }
+# A lean's line, from its lower joint to its upper one.
+LEAN_JOINTS: dict[str, tuple[str, str]] = {
+    "torso_lean": ("hip", "shoulder"),
+    "body_lean": ("ankle", "shoulder"),
+}
 ANGLE_NAMES: tuple[str, ...] = (
-    tuple(f"{side}_{joint}" for joint in ANGLE_JOINTS for side in SIDES) + tuple(ANGLE_JOINTS) + ("torso_lean",)
+    tuple(f"{side}_{joint}" for joint in ANGLE_JOINTS for side in SIDES) + tuple(ANGLE_JOINTS) + tuple(LEAN_JOINTS)
 )
 
 # Segments shorter than this (pixels) have no direction.
@@ -74,12 +81,11 @@ def midpoint(keypoints: np.ndarray, visibility: np.ndarray, joint: str, min_visi
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def torso_lean(keypoints: np.ndarray, visibility: np.ndarray, min_visibility: float) -> np.ndarray:
-    """Degrees between the mid-hip -> mid-shoulder line and the image's upward vertical (0 upright, 90 flat)."""
-    hip = midpoint(keypoints, visibility, "hip", min_visibility)
-    shoulder = midpoint(keypoints, visibility, "shoulder", min_visibility)
-    up = hip + np.array([0.0, -1.0])  # image y grows downwards
-    return joint_angle(up, hip, shoulder)
+def lean(keypoints: np.ndarray, visibility: np.ndarray, name: str, min_visibility: float) -> np.ndarray:
+    """Degrees between a lean's line (:data:`LEAN_JOINTS`) and the image's upward vertical (0 upright, 90 flat)."""
+    lower, upper = (midpoint(keypoints, visibility, joint, min_visibility) for joint in LEAN_JOINTS[name])
+    up = lower + np.array([0.0, -1.0])  # image y grows downwards
+    return joint_angle(up, lower, upper)
 
 
 def facing_side(visibility: np.ndarray, previous: str | None = None, margin: float = 0.0) -> str:
@@ -112,5 +118,6 @@ def frame_angles(
     for joint in ANGLE_JOINTS:
         chosen = angles[f"{side}_{joint}"]
         angles[joint] = chosen if np.isfinite(chosen) else angles[f"{other}_{joint}"]
-    angles["torso_lean"] = float(torso_lean(keypoints, visibility, min_visibility))
+    for name in LEAN_JOINTS:
+        angles[name] = float(lean(keypoints, visibility, name, min_visibility))
     return angles

@@ -20,7 +20,8 @@ Phases, per frame:
   video starts is never counted.
 - ``top``: at rest, waiting for the next move away.
 - ``down``: moving away from rest, or holding at the turning point (a long hold is fine).
-- ``up``: on the way back; the rep completes, and is counted, when the return covers ``return_fraction``.
+- ``up``: on the way back; the rep completes, and is counted, when the return covers ``return_fraction``
+  on three measurements in a row (a one-frame outlier ends no rep).
 
 A completed cycle is counted only when it also passes the rep-level checks: its frames mostly passed the
 exercise's posture gate (``min_gate_fraction``), it lasted at least ``min_duration`` seconds, its movement
@@ -51,6 +52,9 @@ PHASES: tuple[str, ...] = ("unknown", "top", "down", "up")
 _EDGE_FRACTION = 0.1
 # Past this fraction of the way back the phase reads "up" rather than "down".
 _UP_FRACTION = 0.2
+# A rest level, and a rep's return to it, is a value held over this many consecutive measurements: a one- or
+# two-frame outlier on the rest side sets no rest level (which no rep would come back to) and ends no rep.
+_REST_SAMPLES = 3
 
 
 class CounterStep(NamedTuple):
@@ -169,30 +173,38 @@ class RepCounter:
     def _in_unknown(self, sample: _Sample) -> None:
         self._low = min(self._low, sample.value)
         threshold = self.threshold()
-        if sample.value >= self._low + threshold:  # rose into a rest position
+        if sample.gate and sample.value >= self._low + threshold:  # rose into a rest position
             self._state, self._window = "top", [sample]
             return
         recent = [s for s in self._window if s.time >= sample.time - self.rest_time]
         spans_rest = sample.time - self._window[0].time >= self.rest_time
         values = [s.value for s in recent]
-        if spans_rest and max(values) - min(values) < threshold / 2:  # still long enough: at rest
+        still = all(s.gate for s in recent) and max(values) - min(values) < threshold / 2
+        if spans_rest and still:  # at rest long enough
             self._state, self._window = "top", recent
         else:
             self._window = recent
         return
 
     def _in_top(self, sample: _Sample) -> None:
-        # The rest level is the highest value of the last max_duration seconds: a slow drift (a moving
-        # camera) moves the reference along instead of turning into a rep.
+        # The rest level is the highest value of the last max_duration seconds that was held for
+        # _REST_SAMPLES measurements: a slow drift (a moving camera) moves the reference along instead of
+        # turning into a rep. Only frames in the exercise's posture set it: a garbled pose (blur under a
+        # title) would otherwise set a rest level no rep returns to.
         self._window = [s for s in self._window if s.time >= sample.time - self.max_duration]
-        top_at = int(np.argmax([s.value for s in self._window]))
-        if sample.value <= self._window[top_at].value - self.threshold():
+        values = np.array([s.value if s.gate else -math.inf for s in self._window])
+        held = values.copy()  # the lowest of each value and the _REST_SAMPLES - 1 before it
+        for shift in range(1, _REST_SAMPLES):
+            held[shift:] = np.minimum(held[shift:], values[:-shift])
+        top_at = int(np.argmax(held)) if np.isfinite(held).any() else len(self._window) - 1
+        if sample.value <= held[top_at] - self.threshold():
             self._state, self._window = "down", self._window[top_at:]
 
     def _in_down(self, sample: _Sample) -> Rep | None:
         top = self._window[0].value
         bottom = min(s.value for s in self._window)
-        if sample.value < bottom + self.return_fraction * (top - bottom):
+        returned = min(s.value for s in self._window[-_REST_SAMPLES:])
+        if len(self._window) <= _REST_SAMPLES or returned < bottom + self.return_fraction * (top - bottom):
             return None
         rep, reason = self._judge(self._window)
         self._state, self._window = "top", [sample]

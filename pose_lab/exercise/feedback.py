@@ -8,7 +8,8 @@ advice is better than advice about a joint that was guessed. The messages are fo
 
 Metrics (:data:`METRICS`), all in degrees unless noted:
 
-- ``bottom_knee_angle``: knee angle at the rep's turning point (squat and lunge depth).
+- ``bottom_knee_angle`` / ``bottom_elbow_angle``: knee / elbow angle at the rep's turning point (squat and
+  lunge depth; push-up depth).
 - ``turning_angle``: the primary angle at the turning point (e.g. how high a jumping jack's arms go).
 - ``max_torso_lean``: largest torso lean from vertical during the rep.
 - ``knee_asymmetry``: |left knee - right knee| at the turning point.
@@ -18,14 +19,15 @@ Metrics (:data:`METRICS`), all in degrees unless noted:
   forward in a curl.
 - ``hip_sag`` / ``hip_pike``: largest bend of the shoulder-hip-ankle line at the hip during the rep, hips
   below the line (sag) or above it (pike), for push-ups and planks.
-- ``hip_drop``: how far the hips came down towards the lower ankle between the rep's start and its turning
-  point, as a fraction of the leg length (hip-knee-ankle) at the start. A squat drops the hips; shifting
-  weight or re-planting a foot bends a knee without doing so. The analysis also uses rules as checks
-  that a cycle is the exercise at all (``rep_checks`` in the exercise config).
+- ``hip_drop``: how far the hips came down towards the lower ankle between rest and the turning point
+  (medians over the rep's frames near each), as a fraction of the leg length (hip-knee-ankle) at rest. A
+  squat drops the hips; shifting weight or re-planting a foot bends a knee without doing so. The analysis
+  also uses rules as checks that a cycle is the exercise at all (``rep_checks`` in the exercise config).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -38,6 +40,8 @@ from pose_lab.exercise.records import Rep
 
 # Seen from the front, the shoulders are about as wide as the torso is long; from the side they overlap.
 FRONTAL_SHOULDER_RATIO = 0.5
+# hip_drop compares the frames within this fraction of the rep's range from its rest and its turning angle.
+_PHASE_FRACTION = 0.25
 
 
 @dataclass
@@ -72,8 +76,11 @@ def _nanmin(values: np.ndarray) -> float:
     return -_nanmax(-values)
 
 
-def bottom_knee_angle(window: RepWindow) -> float:
-    return float(window.angles["knee"][window.at_bottom()])
+def angle_at_turning_point(angle: str) -> Callable[[RepWindow], float]:
+    """The metric: `angle` (a name of pose_lab.exercise.angles.ANGLE_NAMES) at the rep's turning point."""
+    def metric(window: RepWindow) -> float:
+        return float(window.angles[angle][window.at_bottom()])
+    return metric
 
 
 def turning_angle(window: RepWindow) -> float:
@@ -128,6 +135,15 @@ def hip_pike(window: RepWindow) -> float:
     return _nanmax(-_hip_bend(window))
 
 
+def _near(window: RepWindow, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(T,) masks of the rep's frames whose primary angle is within `fraction` of its range of motion from the
+    rest angle (before the turning point) and from the turning angle."""
+    rep, angle = window.rep, window.angles[window.primary_angle]
+    reach = fraction * abs(rep.top_angle - rep.bottom_angle)
+    before = np.arange(len(angle)) <= window.at_bottom()
+    return before & (np.abs(angle - rep.top_angle) <= reach), np.abs(angle - rep.bottom_angle) <= reach
+
+
 def hip_drop(window: RepWindow) -> float:
     points = {joint: midpoint(window.keypoints, window.visibility, joint, window.min_visibility)
               for joint in ("hip", "knee", "ankle")}
@@ -136,11 +152,18 @@ def hip_drop(window: RepWindow) -> float:
     hip_height = floor - points["hip"][:, 1]
     leg = (np.linalg.norm(points["hip"] - points["knee"], axis=-1)
            + np.linalg.norm(points["knee"] - points["ankle"], axis=-1))
-    return float((hip_height[0] - hip_height[window.at_bottom()]) / leg[0])
+    # Medians over the frames near rest and near the turning point, not one frame each: a network's hips
+    # and ankles wander by a good part of the drop from frame to frame.
+    at_rest, at_turn = _near(window, _PHASE_FRACTION)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN medians: no measure, NaN
+        drop = np.nanmedian(hip_height[at_rest]) - np.nanmedian(hip_height[at_turn])
+        return float(drop / np.nanmedian(leg[at_rest]))
 
 
 METRICS: dict[str, Callable[[RepWindow], float]] = {
-    "bottom_knee_angle": bottom_knee_angle,
+    "bottom_knee_angle": angle_at_turning_point("knee"),
+    "bottom_elbow_angle": angle_at_turning_point("elbow"),
     "turning_angle": turning_angle,
     "max_torso_lean": max_torso_lean,
     "knee_asymmetry": knee_asymmetry,

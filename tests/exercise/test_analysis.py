@@ -111,7 +111,42 @@ def test_a_knee_bend_without_the_hips_dropping_is_not_a_squat() -> None:
     assert any("hip_drop" in why for _, why in analysis.counter.rejected)
 
 
-def test_pushup_gate_rejects_upright_arm_bending() -> None:
+def side_pushup(elbow_angle: float, body: float = 300.0, arm: float = 132.0) -> np.ndarray:
+    """(K, 2) side view of a plank on the floor (y = 500): feet at x = 600, hands under the shoulders, upper arm
+    and forearm ``arm / 2`` each bent to ``elbow_angle``, a straight body ``body`` px from ankle to shoulder
+    (an adult's build: arm about 0.44 of that)."""
+    height = arm * np.sin(np.radians(elbow_angle) / 2)  # of the shoulders above the hands
+    ankle = np.array([600.0, 500.0])
+    shoulder = ankle + [-np.sqrt(body**2 - height**2), -height]
+    wrist = np.array([shoulder[0], 500.0])
+    half = np.sqrt(max((arm / 2) ** 2 - (height / 2) ** 2, 0.0))
+    elbow = (shoulder + wrist) / 2 + [half, 0.0]  # the elbow points back, towards the feet
+    line = (shoulder - ankle) / body
+    at = {"ankle": ankle, "knee": ankle + line * body / 4, "hip": ankle + line * body / 2, "shoulder": shoulder,
+          "elbow": elbow, "wrist": wrist}
+    keypoints = np.zeros((skeleton.NUM_JOINTS, 2))
+    for joint, xy in at.items():
+        for side in ("left", "right"):
+            keypoints[skeleton.joint_index(f"{side}_{joint}")] = xy
+    keypoints[skeleton.joint_index("neck")] = shoulder + line * 20
+    keypoints[skeleton.joint_index("head_top")] = shoulder + line * 50
+    return keypoints
+
+
+def test_pushups_are_counted_on_the_body_lean_with_depth_feedback() -> None:
+    frames = [side_pushup(178)] * 30
+    for bottom in (105, 40, 60):  # a shallow one first: later, after deep ones, it would be too small to count
+        frames += [side_pushup(178 - (1 - np.cos(s)) / 2 * (178 - bottom)) for s in np.linspace(0, 2 * np.pi, 45)]
+        frames += [side_pushup(178)] * 10
+    analysis, results = analyse(load("pushup"), frames)
+    reps = analysis.finish()
+    assert len(reps) == 3, analysis.counter.rejected
+    assert all(result.gate for result in results)
+    assert [any("go lower" in message for message in rep.feedback) for rep in reps] == [True, False, False]
+    assert not any("hips" in message for rep in reps for message in rep.feedback)
+
+
+def test_pushup_gate_rejects_upright_arm_bending_and_a_hip_hinge() -> None:
     frames = squat_session([])
     arm = []
     for s in np.linspace(0, 6 * np.pi, 240):  # three elbow bends while standing upright
@@ -123,10 +158,12 @@ def test_pushup_gate_rejects_upright_arm_bending() -> None:
             keypoints[skeleton.joint_index(f"{side}_wrist")] = elbow + 60 * np.array(
                 [np.sin(np.pi - elbow_angle), np.cos(np.pi - elbow_angle)])
         arm.append(keypoints)
+    hinge = [side_squat(175, 3 + 87 * (1 - np.cos(s)) / 2) for s in np.linspace(0, 6 * np.pi, 240)]
     curl, results = analyse(load("bicep_curl"), frames + arm)
-    pushup, _ = analyse(load("pushup"), frames + arm)
     assert len(curl.finish()) == 3 and min(r.primary_angle for r in results) < 80
-    assert pushup.finish() == [] and len(pushup.counter.rejected) == 3
+    pushup, results = analyse(load("pushup"), frames + arm + hinge)
+    assert max(r.angles["torso_lean"] for r in results) > 80  # the hinge turns the torso flat ...
+    assert pushup.finish() == [] and not any(r.gate for r in results)  # ... but the body stays upright
 
 
 def test_lunges_are_counted_on_the_knee_with_depth_feedback() -> None:

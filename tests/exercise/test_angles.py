@@ -11,7 +11,7 @@ from pose_lab.exercise.angles import (
     facing_side,
     frame_angles,
     joint_angle,
-    torso_lean,
+    lean,
 )
 
 
@@ -44,20 +44,34 @@ def _pose(points: dict[str, tuple[float, float]], visible: float = 0.9) -> tuple
 def test_torso_lean_from_vertical() -> None:
     upright, vis = _pose({"left_hip": (0, 100), "right_hip": (10, 100),
                           "left_shoulder": (0, 0), "right_shoulder": (10, 0)})
-    assert torso_lean(upright, vis, 0.5) == pytest.approx(0.0)
+    assert lean(upright, vis, "torso_lean", 0.5) == pytest.approx(0.0)
     flat, vis = _pose({"left_hip": (0, 100), "right_hip": (0, 100),
                        "left_shoulder": (100, 100), "right_shoulder": (100, 100)})
-    assert torso_lean(flat, vis, 0.5) == pytest.approx(90.0)
+    assert lean(flat, vis, "torso_lean", 0.5) == pytest.approx(90.0)
     leaning, vis = _pose({"left_hip": (0, 100), "right_hip": (0, 100),
                           "left_shoulder": (-50, 50), "right_shoulder": (-50, 50)})
-    assert torso_lean(leaning, vis, 0.5) == pytest.approx(45.0)
+    assert lean(leaning, vis, "torso_lean", 0.5) == pytest.approx(45.0)
+
+
+def test_body_lean_follows_the_shoulders_height_over_the_feet() -> None:
+    """A push-up seen from the side: feet at the origin, shoulders 1.4 m along the body. Straight arms lift the
+    shoulders 0.6 m (the body 25 degrees off the floor), bent arms 0.1 m; hips sagging or piked do not count."""
+    def plank(shoulder_height: float, hip_offset: float) -> tuple[np.ndarray, np.ndarray]:
+        reach = np.sqrt(1.4**2 - shoulder_height**2)
+        shoulder, hip = (-reach, -shoulder_height), (-reach / 2, -shoulder_height / 2 + hip_offset)
+        return _pose({f"{side}_{joint}": xy for side in ("left", "right")
+                      for joint, xy in (("ankle", (0.0, 0.0)), ("shoulder", shoulder), ("hip", hip))})
+    top = lean(*plank(0.6, 0.0), "body_lean", 0.5)
+    assert top == pytest.approx(90.0 - np.degrees(np.arcsin(0.6 / 1.4)))
+    assert lean(*plank(0.6, 0.2), "body_lean", 0.5) == pytest.approx(top)
+    assert lean(*plank(0.1, 0.0), "body_lean", 0.5) - top > 20.0
 
 
 def test_torso_lean_uses_the_visible_side_alone() -> None:
     keypoints, vis = _pose({"left_hip": (0, 100), "left_shoulder": (0, 0),
                             "right_hip": (500, 100), "right_shoulder": (900, 100)})
     vis[[skeleton.joint_index("right_hip"), skeleton.joint_index("right_shoulder")]] = 0.1
-    assert torso_lean(keypoints, vis, 0.5) == pytest.approx(0.0)
+    assert lean(keypoints, vis, "torso_lean", 0.5) == pytest.approx(0.0)
 
 
 def test_facing_side_follows_visibility_with_hysteresis() -> None:

@@ -123,9 +123,20 @@ def test_gestures_failing_the_posture_gate_are_not_reps() -> None:
     signal = np.concatenate([gestures, pushups])
     gate = np.concatenate([np.zeros(len(gestures), bool), np.ones(len(pushups), bool)])
     counter = RepCounter()
-    run(counter, signal, gate)
-    assert counter.count == 3
-    assert sum("posture gate" in why for _, why in counter.rejected) == 4
+    phases = run(counter, signal, gate)
+    assert counter.count == 3 and all(r.start >= len(gestures) for r in counter.reps)
+    assert set(phases[: len(gestures)]) == {"unknown"}  # outside the posture there is no rest position
+
+
+def test_a_garbled_stretch_outside_the_posture_sets_no_rest_level() -> None:
+    """A blurred intro gives wild angles, higher than the real rest: were they the rest level, no rep would
+    come back far enough to complete."""
+    garbled = np.concatenate([np.random.default_rng(0).uniform(60, 178, int(1.5 * FPS)), rest(178, 0.5)])
+    pushups = np.concatenate(squats(4, top=150, bottom=90))
+    gate = np.concatenate([np.zeros(len(garbled), bool), np.ones(len(pushups), bool)])
+    counter = RepCounter()
+    run(counter, np.concatenate([garbled, pushups]), gate)
+    assert counter.count == 4
 
 
 def test_both_directions() -> None:

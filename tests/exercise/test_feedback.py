@@ -80,6 +80,19 @@ def test_squat_depth_lean_and_hip_drop() -> None:
     assert np.isnan(METRICS["knee_valgus"](rep))  # a side view says nothing about knees caving in
 
 
+def test_hip_drop_shrugs_off_a_misplaced_hip_at_the_start() -> None:
+    """Medians over the frames near rest and near the turning point: one frame's hip put on the thigh (as a
+    weak network does) leaves the drop as it was, where the start frame alone would halve it."""
+    knees = [175] * 5 + [150, 120, 100] + [80] * 5 + [100, 120, 150] + [175] * 3
+    clean = window([squat_frame(angle) for angle in knees], bottom=knees.index(80))
+    frames = [squat_frame(angle) for angle in knees]
+    for joint in ("left_hip", "right_hip"):
+        frames[0][skeleton.joint_index(joint), 1] += 60.0
+    glitched = window(frames, bottom=knees.index(80))
+    assert METRICS["hip_drop"](clean) > 0.3
+    assert METRICS["hip_drop"](glitched) == pytest.approx(METRICS["hip_drop"](clean), abs=0.01)
+
+
 def test_knee_valgus_from_the_front_only() -> None:
     front = {"shoulder_spread": 150, "ankle_spread": 80}
     caving = window([squat_frame(175, **front, knee_spread=80), squat_frame(90, **front, knee_spread=40)], bottom=1)

@@ -2,8 +2,9 @@
 checkpoint (ONNX Runtime, as by default). Skipped when the clips are absent.
 
 The hand counts come from conf/exercise_bench.yaml (copied from the clips' README). The plumbing must hold on
-real footage today; exact counts need a stronger model than the shipped one (RESULTS.md says why), so that
-check is an expected failure that turns into an error the day it passes, to be switched on then.
+real footage today, and every clip is counted within a rep. Three clips are counted exactly; the fourth needs a
+stronger model than the shipped one (RESULTS.md says why), so its exact check is an expected failure that
+turns into an error the day it passes, to be switched on then.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from test_pipeline import config
 from pose_lab.exercise.run import analyse_video
 
 CLIPS = OmegaConf.load(Path(__file__).resolve().parents[2] / "conf" / "exercise_bench.yaml").clips
-WEAK_MODEL = ("the shipped LSP-only checkpoint is too noisy on the push-up and the curl clips to count them (its "
-              "keypoints, not its counting: see RESULTS.md, 'Exercise analytics')")
+# Clips the shipped checkpoint's keypoints are too poor on to count exactly (RESULTS.md, "Exercise analytics"):
+# the home squat's knees and ankles wander onto the fan beside the person.
+MISCOUNTED = {"squat_side_home_yuyoujiang.mp4"}
+WEAK_MODEL = ("the shipped LSP-only checkpoint's keypoints are too noisy on this clip to count it (its keypoints, "
+              "not its counting: see RESULTS.md, 'Exercise analytics')")
 
 
 @pytest.fixture(scope="module")
@@ -40,16 +44,18 @@ def test_real_clip_is_read_whole_and_the_person_is_found(summaries: dict[str, di
     assert summary["settings"]["rotation_applied_deg"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason=WEAK_MODEL)
-def test_real_clips_are_counted_exactly(summaries: dict[str, dict[str, Any]]) -> None:
-    counts = {name: summary["total_reps"] for name, summary in summaries.items()}
-    assert counts == {name: clip.reps for name, clip in CLIPS.items()}
+def _exact(name: str) -> pytest.param:
+    marks = [pytest.mark.xfail(strict=True, reason=WEAK_MODEL)] if name in MISCOUNTED else []
+    return pytest.param(name, marks=marks, id=Path(name).stem)
 
 
-def test_the_squat_clips_are_counted_within_a_rep(summaries: dict[str, dict[str, Any]]) -> None:
-    """The squat clips are counted exactly today (RESULTS.md); within one rep leaves room for the network's
-    run-to-run noise on another CPU while still catching a tracker that loses the legs (7 on the goblet clip)."""
-    squats = {name: clip for name, clip in CLIPS.items() if clip.exercise == "squat"}
-    assert squats
-    for name, clip in squats.items():
+@pytest.mark.parametrize("name", [_exact(name) for name in CLIPS])
+def test_real_clip_is_counted_exactly(summaries: dict[str, dict[str, Any]], name: str) -> None:
+    assert summaries[name]["total_reps"] == CLIPS[name].reps
+
+
+def test_every_clip_is_counted_within_a_rep(summaries: dict[str, dict[str, Any]]) -> None:
+    """Within one rep leaves room for the network's run-to-run noise on another CPU while still catching a
+    tracker that loses the legs (7 on the goblet clip once) or a counter that splits reps (10 on the push-ups)."""
+    for name, clip in CLIPS.items():
         assert abs(summaries[name]["total_reps"] - clip.reps) <= 1, name
