@@ -16,12 +16,13 @@ Phases, per frame:
 
 - ``unknown``: no rest position observed yet (start of the video, after :meth:`RepCounter.reset`, after a
   gap longer than ``max_gap``). A rest position is observed once the angle rises by the threshold into it
-  or stays still (within half the threshold) for ``rest_time``. So a cycle already under way when the
-  video starts is never counted.
-- ``top``: at rest, waiting for the next move away.
+  or stays still (within half the threshold) for ``rest_time``, in frames that pass the exercise's posture
+  gate. So a cycle already under way when the video starts is never counted.
+- ``top``: at rest, waiting for the next move away. The rest level is the highest value of the last
+  ``max_duration`` seconds held over ``_REST_SAMPLES`` consecutive measurements in the posture.
 - ``down``: moving away from rest, or holding at the turning point (a long hold is fine).
 - ``up``: on the way back; the rep completes, and is counted, when the return covers ``return_fraction``
-  on three measurements in a row (a one-frame outlier ends no rep).
+  on ``_REST_SAMPLES`` measurements in a row (a one-frame outlier ends no rep).
 
 A completed cycle is counted only when it also passes the rep-level checks: its frames mostly passed the
 exercise's posture gate (``min_gate_fraction``), it lasted at least ``min_duration`` seconds, its movement
