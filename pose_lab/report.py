@@ -612,27 +612,38 @@ def exercise_section(bench: dict[str, Any], path: str) -> list[str]:
     def speed(side: dict[str, Any] | None) -> str:
         return "n/a" if side is None else f"{side['fps']:.1f}"
 
+    def at_turns(turns: dict[str, Any] | None) -> str:
+        return "n/a" if turns is None else f"{turns['matched']} of {turns['noted']} (+{turns['elsewhere']})"
+
     def agreement(clip: dict[str, Any]) -> str:
         value = clip.get("keypoint_agreement_with_peer")
         return "n/a" if value is None else f"{100 * value:.1f}%"
 
-    header = ["clip", "exercise", "hand count (+ partial)", "pose_lab reps", "peer reps",
-              "pose_lab counter on peer keypoints", "keypoints within 0.2 torso of peer's", "pose_lab frames/s",
-              "peer frames/s"]
+    header = ["clip", "exercise", "hand count (+ partial)", "pose_lab reps", "pose_lab reps at noted turns",
+              "peer reps", "pose_lab counter on peer keypoints", "keypoints within 0.2 torso of peer's",
+              "pose_lab frames/s", "peer frames/s"]
     body = [[f"`{clip['clip']}`", clip["exercise"], f"{clip['expected']['reps']} (+{clip['expected']['partial']})",
-             count(clip["pose_lab"]), count(clip["peer"]), str(clip.get("pose_lab_counter_on_peer_keypoints", "n/a")),
+             count(clip["pose_lab"]), at_turns(clip["pose_lab"].get("turns")), count(clip["peer"]),
+             str(clip.get("pose_lab_counter_on_peer_keypoints", "n/a"))
+             + (f" ({at_turns(clip['pose_lab_counter_on_peer_keypoints_turns'])} at noted turns)"
+                if "pose_lab_counter_on_peer_keypoints_turns" in clip else ""),
              agreement(clip), speed(clip["pose_lab"]), speed(clip["peer"])] for clip in bench["clips"]]
     overall = bench["overall"]
     ours, theirs = overall.get("pose_lab"), overall.get("peer")
     lines = ["", "## Exercise analytics on real clips", "",
              "Repetitions counted on the real clips against their hand counts (✓ exact, ~ within the partial reps, "
-             "✗ wrong), and end-to-end frames/s (decode → keypoints → smoothing → angles → counting; median of "
+             "✗ wrong), and end-to-end frames/s (decode → keypoints → smoothing → angles → counting; median "
+             "of "
              f"{bench['repeats']} passes per clip, the two sides alternating), side by side in one run. Peer: "
-             f"{bench.get('peer') or 'not run'}. `pose_lab counter on peer keypoints` runs pose_lab's counting on "
+             f"{bench.get('peer') or 'not run'}. `pose_lab reps at noted turns`: of the turning points the clips' "
+             "README notes by frame (squat and push-up bottoms, curl tops), how many a counted rep turns at, and in "
+             "brackets how many counted reps turn elsewhere: a right count made of wrong reps shows here. "
+             "`pose_lab counter on peer keypoints` runs pose_lab's counting on "
              "the peer's keypoints instead of pose_lab's network: it separates counting errors from keypoint "
              "errors. `keypoints within 0.2 torso of peer's` is PCK@0.2 of pose_lab's smoothed keypoints with the "
              "peer's standing in for the truth (the peer's visible limb joints, frames where it found the torso; "
-             "frames where pose_lab found nobody count as misses): how far apart the two keypoint streams are.", "", *_markdown_table(header, body)]
+             "frames where pose_lab found nobody count as misses): how far apart the two keypoint streams are.",
+             "", *_markdown_table(header, body)]
     if ours:
         lines += ["", f"Overall: pose_lab {ours['fps']:.1f} frames/s, {ours['exact_clips']} of {ours['clips']} clips "
                       "counted exactly"

@@ -6,7 +6,9 @@ perf_counter in this process, and the peer (`pose_lab/exercise/peer_mediapipe.py
 fixed-threshold counter of fitness tutorials) run in its own virtual environment, timing the same span itself.
 MediaPipe is never imported here: it pins another OpenCV and numpy, so it lives in `peer_python`'s environment.
 
-Per clip and side: the median frames/s over the repeats and the rep count against the hand count; overall:
+Per clip and side: the median frames/s over the repeats and the rep count against the hand count, and for
+pose_lab's counter (on its own keypoints and on the peer's) how many of the hand-noted turning points a counted
+rep's turning point falls on, and how many counted reps turn elsewhere; overall:
 the frames/s over all clips (total frames / total median seconds) and pose_lab's speed as a ratio of the
 peer's. Everything goes to exercise_bench.json, which `python -m pose_lab.report exercise_bench=PATH` turns
 into a section of RESULTS.md.
@@ -55,8 +57,8 @@ def pipeline_config(exercise: str, video: Path, overrides: list[str]) -> DictCon
 
 
 def time_pose_lab(cfg: DictConfig, source: KeypointSource) -> dict[str, Any]:
-    """One timed pass of pose_lab's pipeline over cfg.video: frames, seconds, reps, and the (T,K,2) smoothed
-    keypoints it analysed (NaN where it found no person)."""
+    """One timed pass of pose_lab's pipeline over cfg.video: frames, seconds, reps, their turning frames, the
+    video's frame rate and the (T,K,2) smoothed keypoints it analysed (NaN where it found no person)."""
     started = time.perf_counter()
     frames = open_frames(cfg.video, cfg.fps)
     pipeline = build_pipeline(cfg, source, frames.fps)
@@ -69,7 +71,16 @@ def time_pose_lab(cfg: DictConfig, source: KeypointSource) -> dict[str, Any]:
     reps = pipeline.finish()
     elapsed = time.perf_counter() - started
     return {"frames": len(keypoints), "seconds": elapsed, "reps": len(reps), "frames_with_person": with_person,
-            "keypoints": np.stack(keypoints)}
+            "turns": [rep.bottom for rep in reps], "video_fps": frames.fps, "keypoints": np.stack(keypoints)}
+
+
+def noted_turns(turns: list[int], noted: list[list[int]], tolerance: int) -> dict[str, Any]:
+    """Counted reps' turning frames against the hand-noted [first, last] frame ranges: how many noted ranges
+    hold a counted turn (within `tolerance` frames), and how many counted turns fall in none."""
+    near = [[first - tolerance <= turn <= last + tolerance for first, last in noted] for turn in turns]
+    return {"turning_frames": list(turns), "noted": len(noted),
+            "matched": sum(any(row[index] for row in near) for index in range(len(noted))),
+            "elsewhere": sum(not any(row) for row in near)}
 
 
 def agreement_with_peer(ours: np.ndarray, peer: np.ndarray, peer_visibility: np.ndarray,
@@ -98,9 +109,9 @@ def time_peer(python: Path, video: Path, exercise: str, keypoints: Path) -> dict
     return run_peer(python, [str(video), "--exercise", exercise, "--keypoints", str(keypoints)])
 
 
-def count_peer_keypoints(cfg: DictConfig, keypoints: Path, frame_size: tuple[int, int]) -> int:
+def count_peer_keypoints(cfg: DictConfig, keypoints: Path, frame_size: tuple[int, int]) -> list[int]:
     """pose_lab's counting (tracking checks, smoothing, angles, counter) on the peer's keypoints instead of the
-    network's: tells a counting problem from a keypoint problem."""
+    network's: the turning frames of the reps it counts. Tells a counting problem from a keypoint problem."""
     stored = np.load(keypoints)
     poses, visibility, fps = stored["keypoints"], stored["visibility"], float(stored["fps"])
     frame_index = iter(range(len(poses)))
@@ -114,7 +125,7 @@ def count_peer_keypoints(cfg: DictConfig, keypoints: Path, frame_size: tuple[int
     blank = np.zeros((frame_size[1], frame_size[0], 3), np.uint8)  # no cuts: the peer saw the real frames
     for index in range(len(poses)):
         pipeline.step(index, index / fps, blank)
-    return len(pipeline.finish())
+    return [rep.bottom for rep in pipeline.finish()]
 
 
 def _side(passes: list[dict[str, Any]], expected: dict[str, int]) -> dict[str, Any]:
@@ -176,10 +187,17 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
         expected = {"reps": clip.reps, "partial": clip.partial}
         entry = {"clip": name, "exercise": clip.exercise, "expected": expected, "pose_lab": _side(ours, expected),
                  "peer": _side(theirs, expected) if theirs else None}
+        noted = [list(frames) for frames in clip.get("turns") or []]
+        tolerance = round(cfg.turn_tolerance_s * ours[0]["video_fps"])
+        if noted:
+            entry["pose_lab"]["turns"] = noted_turns(ours[0]["turns"], noted, tolerance)
         if theirs:
             with open_frames(video) as frames:
                 size = frames.size
-            entry["pose_lab_counter_on_peer_keypoints"] = count_peer_keypoints(pipeline_cfg, landmarks, size)
+            turns = count_peer_keypoints(pipeline_cfg, landmarks, size)
+            entry["pose_lab_counter_on_peer_keypoints"] = len(turns)
+            if noted:
+                entry["pose_lab_counter_on_peer_keypoints_turns"] = noted_turns(turns, noted, tolerance)
             stored = np.load(landmarks)
             entry["keypoint_agreement_with_peer"] = agreement_with_peer(ours[0]["keypoints"], stored["keypoints"],
                                                                         stored["visibility"])
@@ -213,7 +231,9 @@ def _line(entry: dict[str, Any]) -> str:
         data = entry[name]
         if data is None:
             return "n/a"
-        return f"{data['reps']} reps{' (exact)' if data['exact'] else ''}, {data['fps']:.1f} fps"
+        turns = data.get("turns")
+        at = f" ({turns['matched']} of {turns['noted']} noted turns, {turns['elsewhere']} elsewhere)" if turns else ""
+        return f"{data['reps']} reps{' (exact)' if data['exact'] else ''}{at}, {data['fps']:.1f} fps"
     return (f"{entry['clip']}: expected {entry['expected']['reps']} (+{entry['expected']['partial']} partial); "
             f"pose_lab {side('pose_lab')}; peer {side('peer')}")
 

@@ -17,7 +17,7 @@ from test_pipeline import CONF, FPS, knee_curve, squat_pose, write_video
 
 from pose_lab import skeleton
 from pose_lab.errors import PoseLabError
-from pose_lab.exercise.bench import agreement_with_peer, bench
+from pose_lab.exercise.bench import agreement_with_peer, bench, noted_turns
 
 FRAMES = 190
 PEER_SECONDS = 0.5
@@ -46,7 +46,8 @@ def bench_config(tmp_path: Path, *overrides: str) -> DictConfig:
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose("exercise_bench", overrides=[f"videos={tmp_path}", "repeats=2", f"output={tmp_path / 'out'}",
                                                    *overrides])
-    cfg.clips = OmegaConf.create({"clip.mp4": {"exercise": "squat", "reps": 3, "partial": 0}})
+    cfg.clips = OmegaConf.create({"clip.mp4": {"exercise": "squat", "reps": 3, "partial": 0,
+                                               "turns": [[20, 30], [80, 90], [140, 150]]}})
     return cfg
 
 
@@ -58,6 +59,9 @@ def test_both_sides_are_timed_and_compared(tmp_path: Path) -> None:
     assert clip["pose_lab"]["frames"] == FRAMES and len(clip["pose_lab"]["seconds_every_pass"]) == 2
     # pose_lab's counting on the peer's (here: scripted) keypoints finds the scripted reps.
     assert clip["pose_lab_counter_on_peer_keypoints"] == 3
+    on_peer = clip["pose_lab_counter_on_peer_keypoints_turns"]
+    assert on_peer["noted"] == 3 and len(on_peer["turning_frames"]) == 3
+    assert clip["pose_lab"]["turns"] == {"turning_frames": [], "noted": 3, "matched": 0, "elsewhere": 0}
     # The clip is a blank grey frame: the network finds nobody, so none of the peer's keypoints is matched.
     assert clip["keypoint_agreement_with_peer"] == 0.0
     overall = result["overall"]
@@ -80,6 +84,16 @@ def test_bench_input_errors(tmp_path: Path) -> None:
     with pytest.raises(PoseLabError, match="videos is not set"):
         bench(bench_config(tmp_path, "videos=null"))
     shutil.rmtree(tmp_path / "out", ignore_errors=True)
+
+
+def test_counted_turns_against_the_noted_ones() -> None:
+    noted = [[70, 90], [160, 180], [250, 260]]
+    assert noted_turns([85, 170, 255], noted, 0) == {"turning_frames": [85, 170, 255], "noted": 3, "matched": 3,
+                                                     "elsewhere": 0}
+    # Right count, wrong reps: two turns in the first range, one before the clip's first rep.
+    assert noted_turns([20, 75, 88], noted, 0) | {"turning_frames": []} == {"turning_frames": [], "noted": 3,
+                                                                             "matched": 1, "elsewhere": 1}
+    assert noted_turns([95], noted, 5)["matched"] == 1 and noted_turns([96], noted, 5)["matched"] == 0
 
 
 def test_keypoint_agreement_with_the_peer() -> None:
