@@ -632,8 +632,7 @@ def exercise_section(bench: dict[str, Any], path: str) -> list[str]:
     ours, theirs = overall.get("pose_lab"), overall.get("peer")
     lines = ["", "## Exercise analytics on real clips", "",
              "Repetitions counted on the real clips against their hand counts (✓ exact, ~ within the partial reps, "
-             "✗ wrong), and end-to-end frames/s (decode → keypoints → smoothing → angles → counting; median "
-             "of "
+             "✗ wrong), and end-to-end frames/s (decode → keypoints → smoothing → angles → counting; median of "
              f"{bench['repeats']} passes per clip, the two sides alternating), side by side in one run. Peer: "
              f"{bench.get('peer') or 'not run'}. `pose_lab reps at noted turns`: of the turning points the clips' "
              "README notes by frame (squat and push-up bottoms, curl tops), how many a counted rep turns at, and in "

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,9 +75,10 @@ def time_pose_lab(cfg: DictConfig, source: KeypointSource) -> dict[str, Any]:
             "turns": [rep.bottom for rep in reps], "video_fps": frames.fps, "keypoints": np.stack(keypoints)}
 
 
-def noted_turns(turns: list[int], noted: list[list[int]], tolerance: int) -> dict[str, Any]:
+def noted_turns(turns: list[int], noted: Sequence[Sequence[int]], tolerance_s: float, fps: float) -> dict[str, Any]:
     """Counted reps' turning frames against the hand-noted [first, last] frame ranges: how many noted ranges
-    hold a counted turn (within `tolerance` frames), and how many counted turns fall in none."""
+    hold a counted turn (at most `tolerance_s` seconds outside), and how many counted turns fall in none."""
+    tolerance = round(tolerance_s * fps)
     near = [[first - tolerance <= turn <= last + tolerance for first, last in noted] for turn in turns]
     return {"turning_frames": list(turns), "noted": len(noted),
             "matched": sum(any(row[index] for row in near) for index in range(len(noted))),
@@ -187,17 +189,17 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
         expected = {"reps": clip.reps, "partial": clip.partial}
         entry = {"clip": name, "exercise": clip.exercise, "expected": expected, "pose_lab": _side(ours, expected),
                  "peer": _side(theirs, expected) if theirs else None}
-        noted = [list(frames) for frames in clip.get("turns") or []]
-        tolerance = round(cfg.turn_tolerance_s * ours[0]["video_fps"])
+        noted, fps = clip.get("turns"), ours[0]["video_fps"]
         if noted:
-            entry["pose_lab"]["turns"] = noted_turns(ours[0]["turns"], noted, tolerance)
+            entry["pose_lab"]["turns"] = noted_turns(ours[0]["turns"], noted, cfg.turn_tolerance_s, fps)
         if theirs:
             with open_frames(video) as frames:
                 size = frames.size
             turns = count_peer_keypoints(pipeline_cfg, landmarks, size)
             entry["pose_lab_counter_on_peer_keypoints"] = len(turns)
             if noted:
-                entry["pose_lab_counter_on_peer_keypoints_turns"] = noted_turns(turns, noted, tolerance)
+                entry["pose_lab_counter_on_peer_keypoints_turns"] = noted_turns(turns, noted, cfg.turn_tolerance_s,
+                                                                                fps)
             stored = np.load(landmarks)
             entry["keypoint_agreement_with_peer"] = agreement_with_peer(ours[0]["keypoints"], stored["keypoints"],
                                                                         stored["visibility"])

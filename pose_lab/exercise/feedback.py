@@ -60,6 +60,10 @@ class RepWindow:
         """Position of the rep's turning point in the window."""
         return int(np.searchsorted(self.indices, self.rep.bottom))
 
+    def angle_at_bottom(self, angle: str) -> float:
+        """`angle` (a name of pose_lab.exercise.angles.ANGLE_NAMES) at the rep's turning point."""
+        return float(self.angles[angle][self.at_bottom()])
+
     def joint(self, name: str) -> np.ndarray:
         """(T, 2) positions of a joint, NaN in frames where it is not trusted."""
         index = skeleton.joint_index(name)
@@ -77,14 +81,12 @@ def _nanmin(values: np.ndarray) -> float:
 
 
 def angle_at_turning_point(angle: str) -> Callable[[RepWindow], float]:
-    """The metric: `angle` (a name of pose_lab.exercise.angles.ANGLE_NAMES) at the rep's turning point."""
-    def metric(window: RepWindow) -> float:
-        return float(window.angles[angle][window.at_bottom()])
-    return metric
+    """The metric: `angle` at the rep's turning point."""
+    return lambda window: window.angle_at_bottom(angle)
 
 
 def turning_angle(window: RepWindow) -> float:
-    return float(window.angles[window.primary_angle][window.at_bottom()])
+    return window.angle_at_bottom(window.primary_angle)
 
 
 def max_torso_lean(window: RepWindow) -> float:
@@ -92,8 +94,7 @@ def max_torso_lean(window: RepWindow) -> float:
 
 
 def knee_asymmetry(window: RepWindow) -> float:
-    bottom = window.at_bottom()
-    return float(abs(window.angles["left_knee"][bottom] - window.angles["right_knee"][bottom]))
+    return abs(window.angle_at_bottom("left_knee") - window.angle_at_bottom("right_knee"))
 
 
 def knee_valgus(window: RepWindow) -> float:

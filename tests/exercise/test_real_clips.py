@@ -55,8 +55,8 @@ def _exact(name: str) -> pytest.param:
 def test_real_clip_is_counted_exactly(summaries: dict[str, dict[str, Any]], name: str) -> None:
     """The right count, made of the right reps: each turns where the clips' README notes a turning point."""
     summary = summaries[name]
-    turns = noted_turns([rep["frames"]["bottom"] for rep in summary["reps"]], [list(t) for t in CLIPS[name].turns],
-                        round(BENCH.turn_tolerance_s * summary["fps"]))
+    turns = noted_turns([rep["frames"]["bottom"] for rep in summary["reps"]], CLIPS[name].turns,
+                        BENCH.turn_tolerance_s, summary["fps"])
     assert summary["total_reps"] == CLIPS[name].reps
     assert turns["matched"] == turns["noted"] and turns["elsewhere"] == 0, turns
 
