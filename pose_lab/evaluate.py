@@ -39,6 +39,8 @@ def predict_subset(cfg: DictConfig) -> dict[str, Any]:
     module, ckpt_cfg = load_module(cfg.ckpt)
     if cfg.flip_test:
         module.net = FlipAveraged(module.net)
+    if cfg.heatmap_refine:
+        module.heatmap_codec = module.heatmap_codec.with_refine(cfg.heatmap_refine)
     cfg = OmegaConf.merge(cfg, {"codec": ckpt_cfg.codec, "data": {"input_size": ckpt_cfg.data.input_size}})
     datamodule = instantiate(cfg.data, augment=None)
     datamodule.setup()
@@ -93,6 +95,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "split": OmegaConf.to_container(cfg.data, resolve=True)["split"],
         "subset": cfg.subset,
         "flip_test": bool(cfg.flip_test),
+        "heatmap_refine": cfg.heatmap_refine,  # null: the checkpoint's own
         "num_images": len(result["number"]),
         "scores": scores,
     }

@@ -32,23 +32,13 @@ from pose_lab.data.dataset import IMAGENET_MEAN, IMAGENET_STD, Normalize
 from pose_lab.data.geometry import apply_affine, invert_affine, letterbox_region, region_matrix
 from pose_lab.errors import PoseLabError
 from pose_lab.models.flip_test import FlipAveraged
+from pose_lab.region import Region
 from pose_lab.runtime import OUTPUTS, PATHS, Infer, onnx_infer, onnx_session, session_path, torch_infer
 from pose_lab.skeleton import NUM_JOINTS
 
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
 # Shrink factor beyond which an image is area-averaged down before the letterbox warp.
 AREA_SHRINK = 2.0
-
-
-class Region(NamedTuple):
-    """A square part of an image, in its pixels, that the network is shown (see prepare): top-left pixel edge
-    (x0, y0) and side, turned by `rotation` degrees about its centre so that a tilted person stands upright."""
-
-    x0: float
-    y0: float
-    side: float
-    rotation: float = 0.0
-
 
 # ONNX metadata entry written by pose_lab.export: whether the graph averages over the mirror image.
 FLIP_METADATA_KEY = "pose_lab.flip_test"

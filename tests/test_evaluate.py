@@ -99,3 +99,19 @@ def test_flip_test_evaluation_averages_with_the_mirror_image(trained, tiny_lsp_r
     assert flipped["flip_test"] and not plain["flip_test"]
     assert not np.allclose(np.load(tmp_path / "flip/predictions_regression.npy"),
                            np.load(tmp_path / "plain/predictions_regression.npy"))
+
+
+def test_heatmap_refine_changes_only_the_heatmap_keypoints(trained, tiny_lsp_root, tmp_path) -> None:
+    split = "{train: [1, 8], val: [9, 12], test: [13, 16]}"
+    runs = {}
+    for refine in ("quarter", "dark"):
+        cfg = _eval_cfg(trained["best_checkpoint"], tiny_lsp_root, tmp_path / refine, split)
+        cfg.heatmap_refine = refine
+        assert evaluate(cfg)["heatmap_refine"] == refine
+        runs[refine] = {output: np.load(tmp_path / refine / f"predictions_{output}.npy")
+                        for output in ("regression", "heatmap")}
+    np.testing.assert_array_equal(runs["dark"]["regression"], runs["quarter"]["regression"])
+    assert not np.allclose(runs["dark"]["heatmap"], runs["quarter"]["heatmap"])
+    # Both refine the same argmax pixel, by at most 0.5 and 0.25 heatmap pixels: 0.75 heatmap pixels of 2 input
+    # pixels apart, times the letterbox scale (fixture images of at most 200 pixels, input 64).
+    assert np.abs(runs["dark"]["heatmap"][..., :2] - runs["quarter"]["heatmap"][..., :2]).max() <= 0.75 * 2 * 200 / 64

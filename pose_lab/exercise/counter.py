@@ -36,6 +36,7 @@ exercise's posture gate (``min_gate_fraction``), it lasted at least ``min_durati
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -71,6 +72,9 @@ class _Sample(NamedTuple):
     time: float
     value: float  # the primary angle, negated for extend_first so that rest is the high side
     gate: bool
+    # The lowest value of this measurement and the _REST_SAMPLES - 1 before it, -inf if any of them failed the
+    # posture gate: the level this sample holds as a rest position.
+    held: float
 
 
 class RepCounter:
@@ -127,6 +131,8 @@ class RepCounter:
         self._state = "unknown"
         self._window: list[_Sample] = []  # unknown: recent samples; top: since the oldest candidate; down: the rep
         self._low = math.inf  # lowest value since the reset (unknown state only)
+        self._top = math.nan  # the rest level the rep in progress left (down state only)
+        self._recent: deque[float] = deque(maxlen=_REST_SAMPLES)  # the last values, -inf where the gate failed
 
     @property
     def count(self) -> int:
@@ -144,7 +150,10 @@ class RepCounter:
         if not math.isfinite(angle):
             return CounterStep(self._state, self.count, None)
         self._last_time = time
-        sample = _Sample(index, time, self._sign * angle, bool(gate))
+        value = self._sign * angle
+        self._recent.append(value if gate else -math.inf)
+        held = min(self._recent) if len(self._recent) == _REST_SAMPLES else -math.inf
+        sample = _Sample(index, time, value, bool(gate), held)
         self._window.append(sample)
         completed = {"unknown": self._in_unknown, "top": self._in_top, "down": self._in_down}[self._state](sample)
         return CounterStep(self._phase(sample), self.count, completed)
@@ -168,8 +177,8 @@ class RepCounter:
     def _phase(self, sample: _Sample) -> str:
         if self._state != "down":
             return self._state
-        top, bottom = self._window[0].value, min(s.value for s in self._window)
-        return "up" if sample.value - bottom >= _UP_FRACTION * (top - bottom) else "down"
+        bottom = min(s.value for s in self._window)
+        return "up" if sample.value - bottom >= _UP_FRACTION * (self._top - bottom) else "down"
 
     def _in_unknown(self, sample: _Sample) -> None:
         self._low = min(self._low, sample.value)
@@ -191,23 +200,21 @@ class RepCounter:
         # The rest level is the highest value of the last max_duration seconds that was held for
         # _REST_SAMPLES measurements: a slow drift (a moving camera) moves the reference along instead of
         # turning into a rep. Only frames in the exercise's posture set it: a garbled pose (blur under a
-        # title) would otherwise set a rest level no rep returns to.
+        # title) would otherwise set a rest level no rep returns to. The rep's top, range of motion and return
+        # target are that held level, not the raw value of the frame it starts from (which may be an outlier).
         self._window = [s for s in self._window if s.time >= sample.time - self.max_duration]
-        values = np.array([s.value if s.gate else -math.inf for s in self._window])
-        held = values.copy()  # the lowest of each value and the _REST_SAMPLES - 1 before it
-        for shift in range(1, _REST_SAMPLES):
-            held[shift:] = np.minimum(held[shift:], values[:-shift])
-        top_at = int(np.argmax(held)) if np.isfinite(held).any() else len(self._window) - 1
-        if sample.value <= held[top_at] - self.threshold():
-            self._state, self._window = "down", self._window[top_at:]
+        top_at = max(range(len(self._window)), key=lambda i: self._window[i].held)
+        top = self._window[top_at].held
+        if sample.value <= top - self.threshold():
+            self._state, self._window, self._top = "down", self._window[top_at:], top
 
     def _in_down(self, sample: _Sample) -> Rep | None:
-        top = self._window[0].value
+        top = self._top
         bottom = min(s.value for s in self._window)
         returned = min(s.value for s in self._window[-_REST_SAMPLES:])
         if len(self._window) <= _REST_SAMPLES or returned < bottom + self.return_fraction * (top - bottom):
             return None
-        rep, reason = self._judge(self._window)
+        rep, reason = self._judge(self._window, top)
         self._state, self._window = "top", [sample]
         if reason:
             self.rejected.append((rep, reason))
@@ -215,12 +222,13 @@ class RepCounter:
         self.reps.append(rep)
         return rep
 
-    def _judge(self, window: list[_Sample]) -> tuple[Rep, str]:
-        """The rep this window makes, and why it does not count ('' when it does)."""
+    def _judge(self, window: list[_Sample], top: float) -> tuple[Rep, str]:
+        """The rep this window (which left the rest level `top`) makes, and why it does not count ('' when it
+        does)."""
         values = np.array([s.value for s in window])
         times = np.array([s.time for s in window])
         bottom_at = int(np.argmin(values))
-        top, bottom = values[0], values[bottom_at]
+        bottom = values[bottom_at]
         rom = top - bottom
         near_top = values[: bottom_at + 1] >= top - _EDGE_FRACTION * rom
         start_at = int(np.flatnonzero(near_top)[-1])

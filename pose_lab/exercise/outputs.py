@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 from pose_lab import skeleton
 from pose_lab.errors import PoseLabError
 from pose_lab.exercise.records import FrameResult, Rep
-from pose_lab.inference import Region
+from pose_lab.region import Region
 from pose_lab.jsonfile import write_json
 from pose_lab.viz import draw_skeleton
 

@@ -30,7 +30,8 @@ from pose_lab.exercise.median import RunningMedian
 from pose_lab.exercise.records import FrameResult, Rep
 from pose_lab.exercise.smoothing import OneEuroFilter
 from pose_lab.exercise.tracking import PersonTracker, TrackingSettings
-from pose_lab.inference import PoseEstimator, Region
+from pose_lab.inference import PoseEstimator
+from pose_lab.region import Region
 from pose_lab.skeleton import NUM_JOINTS
 
 Frame = tuple[int, float, np.ndarray]

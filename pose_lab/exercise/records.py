@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from pose_lab.inference import Region
+from pose_lab.region import Region
 
 
 @dataclass

@@ -27,7 +27,7 @@ import numpy as np
 
 from pose_lab import skeleton
 from pose_lab.data.geometry import rotation_matrix
-from pose_lab.inference import Region
+from pose_lab.region import Region
 
 HIPS: list[int] = [skeleton.joint_index("left_hip"), skeleton.joint_index("right_hip")]
 HEAD_TOP: int = skeleton.joint_index("head_top")

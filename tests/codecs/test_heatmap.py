@@ -54,11 +54,35 @@ def test_a_neighbour_outside_the_map_repeats_the_edge_pixel() -> None:
     assert scores[0].tolist() == [1.0, 1.0]
 
 
+@pytest.mark.parametrize("sigma", [2.0, 3.0])
+def test_dark_finds_a_gaussians_centre_below_a_tenth_of_a_heatmap_pixel(sigma: float) -> None:
+    codec = GaussianHeatmap(input_size=192, sigma=sigma, refine="dark")
+    points = np.random.default_rng(1).uniform(8, 184, size=(14, 2)).astype(np.float32)
+    maps = torch.from_numpy(codec.encode(points, np.ones(14)))[None]
+    dark, _ = codec.decode(maps)
+    quarter, _ = codec.with_refine("quarter").decode(maps)
+    dark_error = np.abs(dark[0].numpy() - points).max()
+    assert dark_error < 0.1 * codec.stride
+    assert dark_error < np.abs(quarter[0].numpy() - points).max() / 4
+
+
+def test_dark_falls_back_to_the_quarter_shift_where_the_argmax_is_no_peak() -> None:
+    codec = GaussianHeatmap(input_size=16, sigma=1.0, refine="dark")
+    maps = torch.full((1, 1, 8, 8), 0.1)
+    maps[0, 0, 4, :] = 1.0  # a ridge: flat along x, so the log-Hessian is singular there
+    maps[0, 0, 3, 4] = 0.5
+    points, _ = codec.decode(maps)
+    quarter, _ = codec.with_refine("quarter").decode(maps)
+    torch.testing.assert_close(points, quarter)
+
+
 def test_bad_settings_raise() -> None:
     with pytest.raises(ValueError, match="divisible"):
         GaussianHeatmap(input_size=255, stride=2)
     with pytest.raises(ValueError, match="sigma"):
         GaussianHeatmap(input_size=256, sigma=0)
+    with pytest.raises(ValueError, match="refine"):
+        GaussianHeatmap(input_size=256, refine="soft-argmax")
 
 
 def test_regression_label_round_trip() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -212,3 +214,12 @@ def test_config_mistakes_are_user_errors(change: dict, message: str) -> None:
         cfg.counter = change["counter"]
     with pytest.raises(PoseLabError, match=message):
         ExerciseAnalysis(cfg, FPS)
+
+
+def test_the_analysis_and_its_outputs_import_without_torch() -> None:
+    """An app that brings its own keypoints (a webcam loop with another model) uses the analysis and writes
+    its records without paying for torch's import."""
+    code = ("import sys, pose_lab.exercise.analysis, pose_lab.exercise.outputs; "
+            "print(sorted(m for m in ('torch', 'onnxruntime') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

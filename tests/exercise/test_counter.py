@@ -139,6 +139,19 @@ def test_a_garbled_stretch_outside_the_posture_sets_no_rest_level() -> None:
     assert counter.count == 4
 
 
+def test_an_outlier_where_the_rep_leaves_rest_sets_neither_its_top_nor_its_return_target() -> None:
+    """A one-frame spike (a keypoint glitch) right where the descent starts: the rep's top is the level the
+    angle held at rest, so the spike inflates neither the range of motion nor the return the rep must make."""
+    settling = np.linspace(168, 174, int(FPS))
+    down, up = np.linspace(174, 90, int(FPS)), np.linspace(90, 170, int(FPS))
+    signal = np.concatenate([settling, [200.0], down[1:], up, rest(170, 1.0)])
+    counter = RepCounter()
+    run(counter, signal)
+    assert counter.count == 1
+    assert counter.reps[0].top_angle == pytest.approx(174, abs=1)
+    assert counter.reps[0].range_of_motion == pytest.approx(84, abs=2)
+
+
 def test_both_directions() -> None:
     jacks = np.concatenate([rest(15, 1)] + [-rep(-15, -165, 0.7) for _ in range(6)] + [rest(15, 1)])
     extend_first = RepCounter(direction="extend_first", min_duration=0.25)
