@@ -53,6 +53,8 @@ BENCH_RECORD_KEYS = frozenset({"variant", "path", "backend", "input_size", "para
 PEER_COMPARISON_KEYS = frozenset({"checkpoint", "split", "images", "image_numbers", "timed", "missing_pose",
                                   "pose_lab", "peer"})
 PEER_SIDE_KEYS = frozenset({"median_ms", "p90_ms", "pck"})
+# A levers-table cell for an output whose branch the run never trained.
+UNTRAINED = "untrained"
 # Column titles of the PCK protocols (pose_lab.metrics.PCK_PROTOCOLS), in the order shown.
 PCK_TITLES: dict[str, str] = {"pckh@0.5": "PCKh@0.5 %", "pck@0.2": "PCK@0.2 %"}
 
@@ -494,10 +496,11 @@ def run_overrides(run: Run) -> list[str] | None:
     return None
 
 
-def levers_section(runs: list[Run], root: Path) -> list[str]:
+def levers_section(runs: list[Run], root: Path, label: str | None = None) -> list[str]:
     """RESULTS.md's table of one-change runs: the first run folder is the control, each other run's change is
     the overrides it was started with beyond the control's, and its scores are given with their difference
-    from the control's."""
+    from the control's. A run without the regression phase shows no regression-output scores (that branch is
+    as initialised). `label` is appended to the heading, so that tables of other lever sets stand side by side."""
     control, *others = runs
     if control.test is None:
         raise PoseLabError(f"levers: the control run `{control.folder}` (the first run folder) has no "
@@ -515,6 +518,8 @@ def levers_section(runs: list[Run], root: Path) -> list[str]:
         return ", ".join(f"`{o}`" for o in changed) or "none"
 
     def score(run: Run, key: str) -> str:
+        if key.endswith("_regression") and "regression" not in run.phases.split("+"):
+            return UNTRAINED
         if run.test is None or key not in run.test:
             return "n/a"
         value = f"{100 * run.test[key]:.1f}"
@@ -525,14 +530,17 @@ def levers_section(runs: list[Run], root: Path) -> list[str]:
              " / ".join(str(run.epochs_run.get(stage, "—")) for stage in run.phases.split("+")),
              *(score(run, key) for key, _ in METRICS)] for run in [control, *others]]
     seeds = sorted({run.seed for run in runs})
-    return ["", "## Levers: one change at a time", "",
+    untrained = any(cell == UNTRAINED for row in body for cell in row)
+    return ["", "## Levers: one change at a time" + (f": {label}" if label else ""), "",
             "Each run changes the control's recipe by the overrides shown; one seed each "
             f"({', '.join(map(str, seeds))}), test scores of the final phase with the difference from the control. "
             "A single run moves by a few points with the seed alone (see the std of the seeded tables above): "
             "read these as leads to re-run over seeds, not as settled effects. Common control settings: split "
             f"`{control.split}`, input {control.input_size} px, phases {control.phases}. {budget_line(runs)}", "",
-            *_markdown_table(header, body), "", "Lever runs:", "", *(f"- {command}" for command in
-                                                                    sweep_commands([root], root, runs))]
+            *_markdown_table(header, body),
+            *(["", f"{UNTRAINED}: the run has no regression phase, so its regression branch is untrained; its "
+                   "heatmap scores compare."] if untrained else []),
+            "", "Lever runs:", "", *(f"- {command}" for command in sweep_commands([root], root, runs))]
 
 
 def machine_lines(bench: dict[str, Any]) -> list[str]:
@@ -772,7 +780,7 @@ def render(cfg: DictConfig, sweep_dirs: list[Path], runs: list[Run], summary: di
     if exercise is not None:
         lines += exercise_section(exercise, f"`{cfg.exercise_bench}`")
     if levers:
-        lines += levers_section(*levers)
+        lines += levers_section(*levers, label=cfg.label)
     issues = problems(root, summary)
     lines += ["", "## Missing or failed runs", "",
               *(issues or [f"{NOTHING_MISSING} {METRICS_FILE} and every variant the same seeds."])]

@@ -367,6 +367,19 @@ def test_levers_table_gives_each_change_and_its_difference_from_the_control(
         report(_cfg(tmp_path, sweep, None, f"levers={levers}"))
 
 
+def test_a_lever_run_without_the_regression_phase_scores_its_heatmaps_only(tmp_path: Path, sweep: Path) -> None:
+    levers = tmp_path / "levers"
+    _write_run(levers, "run0", "base", 0, (0.515, 0.655, 0.532))
+    lever = _write_run(levers, "run1", "base", 0, (0.074, 0.690, 0.070), extra=("codec.heatmap.sigma=4.0",))
+    config = yaml.safe_load((lever / "run_config.yaml").read_text())
+    del config["phase"]["stages"]["regression"]
+    (lever / "run_config.yaml").write_text(yaml.safe_dump(config))
+    markdown = Path(report(_cfg(tmp_path, sweep, None, f"levers={levers}", "label=CPU"))["output"]).read_text()
+    assert "## Levers: one change at a time: CPU" in markdown
+    assert "| `run1` | `codec.heatmap.sigma=4.0` | 60 | untrained | 69.0 (+3.5) | untrained |" in markdown
+    assert "untrained: the run has no regression phase" in markdown
+
+
 def test_merge_replaces_and_adds_sections_and_keeps_the_rest(tmp_path: Path, sweep: Path, bench_json: Path) -> None:
     report(_cfg(tmp_path, sweep, bench_json))  # the full report; then its inputs are gone but for new ones
     output = tmp_path / "out" / "RESULTS.md"
