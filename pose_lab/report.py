@@ -677,22 +677,25 @@ def exercise_section(bench: dict[str, Any], path: str) -> list[str]:
 
 def budget_line(runs: list[Run]) -> str:
     """How much training the runs of one group had, read from their configs (values shared by all runs)."""
-    def shared(key: str) -> Any:
-        values = {json.dumps(run.settings.get(key), sort_keys=True) for run in runs}
+    def shared(key: str, among: list[Run] = runs) -> Any:
+        values = {json.dumps(run.settings.get(key), sort_keys=True) for run in among}
         return json.loads(values.pop()) if len(values) == 1 else "varies"
 
     stages = []
-    for stage in runs[0].phases.split("+"):
-        scheduler = shared(f"phase.stages.{stage}.scheduler._target_")
+    # A levers table may hold runs without a stage (a pretrain-only lever): each stage is read off the runs with it.
+    for stage in dict.fromkeys(stage for run in runs for stage in run.phases.split("+")):
+        having = [run for run in runs if stage in run.phases.split("+")]
+        scheduler = shared(f"phase.stages.{stage}.scheduler._target_", having)
         schedule = f", {scheduler.rsplit('.', 1)[-1]} schedule" if scheduler not in (None, "varies") else ""
-        configured = shared(f"phase.stages.{stage}.epochs")
-        ran = sorted({run.epochs_run[stage] for run in runs if stage in run.epochs_run})
+        configured = shared(f"phase.stages.{stage}.epochs", having)
+        ran = sorted({run.epochs_run[stage] for run in having if stage in run.epochs_run})
         stopped = any(epochs != configured for epochs in ran)
         early = f" ({'–'.join(map(str, sorted({ran[0], ran[-1]})))} run: stopped early)" if stopped else ""
-        minutes = sorted(round(run.fit_seconds[stage] / 60) for run in runs if stage in run.fit_seconds)
+        minutes = sorted(round(run.fit_seconds[stage] / 60) for run in having if stage in run.fit_seconds)
         span = "–".join(map(str, sorted({minutes[0], minutes[-1]}))) if minutes else ""
-        timed = f", {span} min to fit ({len(minutes)} of {len(runs)} runs timed)" if minutes else ""
-        stages.append(f"{stage} {configured} epochs{early}{schedule}{timed}")
+        timed = f", {span} min to fit ({len(minutes)} of {len(having)} runs timed)" if minutes else ""
+        without = f" ({len(having)} of {len(runs)} runs)" if len(having) < len(runs) else ""
+        stages.append(f"{stage} {configured} epochs{without}{early}{schedule}{timed}")
     parts = ["; ".join(stages)]
     if (start := shared("phase.init_from")) is not None:
         parts.append(f"initialised from `{start}`")

@@ -378,6 +378,7 @@ def test_a_lever_run_without_the_regression_phase_scores_its_heatmaps_only(tmp_p
     assert "## Levers: one change at a time: CPU" in markdown
     assert "| `run1` | `codec.heatmap.sigma=4.0` | 60 | untrained | 69.0 (+3.5) | untrained |" in markdown
     assert "untrained: the run has no regression phase" in markdown
+    assert "epochs (1 of 2 runs)" in markdown.split("## Levers")[1]  # the stage only one run has
 
 
 def test_merge_replaces_and_adds_sections_and_keeps_the_rest(tmp_path: Path, sweep: Path, bench_json: Path) -> None:
