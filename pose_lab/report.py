@@ -89,11 +89,16 @@ class Run:
     seed: int
     split: str
     input_size: int
-    phases: str  # the phase stages in order, e.g. "pretrain+regression"
+    stages: tuple[str, ...]  # the phase stages in order, e.g. ("pretrain", "regression")
     settings: dict[str, Any]  # run_config.yaml flattened to dotted keys, for spotting unequal runs
     test: dict[str, float] | None
     epochs_run: dict[str, int]  # epochs each finished stage ran (fewer than configured when time-capped)
     fit_seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage's fit, where recorded
+
+    @property
+    def phases(self) -> str:
+        """The stages as one label, e.g. "pretrain+regression"."""
+        return "+".join(self.stages) or "unknown"
 
 
 @dataclass(frozen=True)
@@ -162,14 +167,14 @@ def load_run(folder: Path) -> Run:
             raise PoseLabError(f"{metrics_path}: has no 'test' scores; re-run or delete that run")
         test = {key: float(value) for key, value in metrics["test"].items()}
     split = OmegaConf.to_container(data.split) if OmegaConf.is_config(data.split) else data.split
-    phases = "+".join(OmegaConf.select(config, "phase.stages", default={}) or {}) or "unknown"
-    stages = (metrics or {}).get("stages") or {}
-    epochs_run = {name: int(stage["epochs"]) for name, stage in stages.items()
+    stages = tuple(OmegaConf.select(config, "phase.stages", default={}) or {})
+    records = (metrics or {}).get("stages") or {}
+    epochs_run = {name: int(stage["epochs"]) for name, stage in records.items()
                   if isinstance(stage, dict) and isinstance(stage.get("epochs"), int)}
     # A resumed stage recorded only its last process's fit: not the stage's wall time.
-    fit_seconds = {name: float(stage["fit_seconds"]) for name, stage in stages.items()
+    fit_seconds = {name: float(stage["fit_seconds"]) for name, stage in records.items()
                    if isinstance(stage, dict) and "fit_seconds" in stage and not stage.get("resumed")}
-    return Run(folder, str(variant), int(config.seed), _split_label(split), int(data.input_size), phases,
+    return Run(folder, str(variant), int(config.seed), _split_label(split), int(data.input_size), stages,
                _flatten(OmegaConf.to_container(config, resolve=False)), test, epochs_run, fit_seconds)
 
 
@@ -188,6 +193,41 @@ def differing_settings(runs: list[Run]) -> list[str]:
     keys = sorted({key for run in runs for key in run.settings})
     return [key for key in keys if not key.startswith(PER_RUN_SETTINGS)
             and len({json.dumps(run.settings.get(key), sort_keys=True) for run in runs}) > 1]
+
+
+def _subtree(settings: dict[str, Any], prefix: str) -> str:
+    """The settings under `prefix`, keys relative to it, as comparable text."""
+    return json.dumps({key[len(prefix) + 1:]: value for key, value in settings.items()
+                       if key.startswith(f"{prefix}.")}, sort_keys=True)
+
+
+def recipe_change(control: Run, run: Run) -> list[str]:
+    """How `run`'s resolved config differs from `control`'s, besides PER_RUN_SETTINGS, in Hydra's override
+    syntax: `key=value` for a changed setting, `+key=value` for one the control's config lacks and `~key` for a
+    removed subtree (its topmost missing key). Runs that reach one recipe by different overrides (an experiment
+    file or its settings typed out) show no change. A subtree that copies another in both runs (an interpolation
+    such as data.heatmap_codec: ${codec.heatmap}) is given once, under its shortest key."""
+    keys = differing_settings([control, run])
+    changed = [key for key in keys if key in run.settings]
+    parents = sorted({key.rpartition(".")[0] for key in changed}, key=lambda prefix: (prefix.count("."), prefix))
+
+    def copied(prefix: str) -> bool:
+        return any(_subtree(control.settings, other) == _subtree(control.settings, prefix)
+                   and _subtree(run.settings, other) == _subtree(run.settings, prefix)
+                   for other in parents[:parents.index(prefix)])
+
+    def text(value: Any) -> str:
+        return value if isinstance(value, str) else json.dumps(value)
+
+    words = [f"{'' if key in control.settings else '+'}{key}={text(run.settings[key])}" for key in changed
+             if not (key.rpartition(".")[0] and copied(key.rpartition(".")[0]))]
+    for key in (key for key in keys if key not in run.settings):
+        parts = key.split(".")
+        prefixes = (".".join(parts[:depth]) for depth in range(1, len(parts) + 1))
+        topmost = next(prefix for prefix in prefixes
+                       if not any(other == prefix or other.startswith(f"{prefix}.") for other in run.settings))
+        words.append(f"~{topmost}")
+    return list(dict.fromkeys(words))
 
 
 def sweep_folders(sweep: Any) -> list[Path]:
@@ -498,27 +538,19 @@ def run_overrides(run: Run) -> list[str] | None:
 
 def levers_section(runs: list[Run], root: Path, label: str | None = None) -> list[str]:
     """RESULTS.md's table of one-change runs: the first run folder is the control, each other run's change is
-    the overrides it was started with beyond the control's, and its scores are given with their difference
-    from the control's. A run without the regression phase shows no regression-output scores (that branch is
+    how its resolved config differs from the control's (recipe_change), and its scores are given with their
+    difference from the control's. A run without the regression phase shows no regression-output scores (that branch is
     as initialised). `label` is appended to the heading, so that tables of other lever sets stand side by side."""
     control, *others = runs
     if control.test is None:
         raise PoseLabError(f"levers: the control run `{control.folder}` (the first run folder) has no "
                            f"{METRICS_FILE}; finish or re-run it")
-    control_overrides = run_overrides(control)
-    if control_overrides is None:
-        raise PoseLabError(f"levers: the control run `{control.folder}` has no .hydra/overrides.yaml, so the other "
-                           "runs' changes cannot be read; start lever runs with pose_lab.train")
 
     def change(run: Run) -> str:
-        overrides = run_overrides(run)
-        if overrides is None:
-            return "not recorded"
-        changed = [o for o in overrides if o not in control_overrides and not o.startswith("seed=")]
-        return ", ".join(f"`{o}`" for o in changed) or "none"
+        return ", ".join(f"`{word}`" for word in recipe_change(control, run)) or "none"
 
     def score(run: Run, key: str) -> str:
-        if key.endswith("_regression") and "regression" not in run.phases.split("+"):
+        if key.endswith("_regression") and "regression" not in run.stages:
             return UNTRAINED
         if run.test is None or key not in run.test:
             return "n/a"
@@ -527,12 +559,14 @@ def levers_section(runs: list[Run], root: Path, label: str | None = None) -> lis
 
     header = ["run", "change from the control", "epochs run", *(title for _, title in METRICS)]
     body = [[f"`{run.folder.relative_to(root)}`", "control" if run is control else change(run),
-             " / ".join(str(run.epochs_run.get(stage, "—")) for stage in run.phases.split("+")),
+             " / ".join(str(run.epochs_run.get(stage, "—")) for stage in run.stages),
              *(score(run, key) for key, _ in METRICS)] for run in [control, *others]]
     seeds = sorted({run.seed for run in runs})
     untrained = any(cell == UNTRAINED for row in body for cell in row)
+    added = any("`+" in row[1] for row in body)
     return ["", "## Levers: one change at a time" + (f": {label}" if label else ""), "",
-            "Each run changes the control's recipe by the overrides shown; one seed each "
+            "Each run changes the control's recipe by the settings shown (its resolved config against the "
+            "control's, in Hydra's override syntax); one seed each "
             f"({', '.join(map(str, seeds))}), test scores of the final phase with the difference from the control. "
             "A single run moves by a few points with the seed alone (see the std of the seeded tables above): "
             "read these as leads to re-run over seeds, not as settled effects. Common control settings: split "
@@ -540,6 +574,8 @@ def levers_section(runs: list[Run], root: Path, label: str | None = None) -> lis
             *_markdown_table(header, body),
             *(["", f"{UNTRAINED}: the run has no regression phase, so its regression branch is untrained; its "
                    "heatmap scores compare."] if untrained else []),
+            *(["", "`+key=value`: a setting the control's config lacks (pose_lab gained it after the control ran, "
+                   "or the run added it)."] if added else []),
             "", "Lever runs:", "", *(f"- {command}" for command in sweep_commands([root], root, runs))]
 
 
@@ -683,8 +719,8 @@ def budget_line(runs: list[Run]) -> str:
 
     stages = []
     # A levers table may hold runs without a stage (a pretrain-only lever): each stage is read off the runs with it.
-    for stage in dict.fromkeys(stage for run in runs for stage in run.phases.split("+")):
-        having = [run for run in runs if stage in run.phases.split("+")]
+    for stage in dict.fromkeys(stage for run in runs for stage in run.stages):
+        having = [run for run in runs if stage in run.stages]
         scheduler = shared(f"phase.stages.{stage}.scheduler._target_", having)
         schedule = f", {scheduler.rsplit('.', 1)[-1]} schedule" if scheduler not in (None, "varies") else ""
         configured = shared(f"phase.stages.{stage}.epochs", having)

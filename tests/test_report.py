@@ -23,17 +23,31 @@ def _write_run(sweep: Path, name: str, variant: str, seed: int, scores: tuple[fl
                split: str = "seed", input_size: int = 256, extra: tuple[str, ...] = (),
                epochs_run: tuple[int, int] = (60, 40)) -> Path:
     """A run folder as pose_lab.train leaves it; `scores` (PCKh reg, PCKh heatmap, PCK@0.2 reg) or None for a
-    run that died before writing metrics.json; `extra` overrides it was started with; `epochs_run` the epochs
-    its pretrain and regression stages ran."""
+    run that died before writing metrics.json; `extra` overrides it was started with (the dotted-key ones applied
+    to its config); `epochs_run` the epochs its pretrain and regression stages ran."""
     folder = sweep / name
     (folder / ".hydra").mkdir(parents=True)
     config = {
         "paths": {"output_dir": str(folder)},
         "data": {"root": "/data/lsp", "split": split, "input_size": input_size},
+        "codec": {"heatmap": {"sigma": 2.0}},
+        "model": {"loss": {"coordinate": {"kind": "mse"}}},
         "phase": {"stages": {"pretrain": {"epochs": 60}, "regression": {"epochs": 40}}},
         "model_name": variant,
         "seed": seed,
     }
+    for override in extra:
+        key, _, value = override.lstrip("~+").partition("=")
+        *parents, leaf = key.split(".")
+        if not parents:
+            continue  # a config group choice such as experiment=...
+        node = config
+        for parent in parents:
+            node = node[parent]
+        if override.startswith("~"):
+            del node[leaf]
+        else:
+            node[leaf] = yaml.safe_load(value)
     (folder / "run_config.yaml").write_text(yaml.safe_dump(config))
     (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"model={variant}", f"seed={seed}", *extra]))
     if scores is not None:
@@ -356,12 +370,12 @@ def test_levers_table_gives_each_change_and_its_difference_from_the_control(
     _write_run(levers, "run0", "base", 0, (0.340, 0.426, 0.348))
     _write_run(levers, "run1", "base", 0, (0.414, 0.465, 0.423), extra=("model.loss.coordinate.kind=l1",),
                epochs_run=(38, 40))
-    _write_run(levers, "run2", "base", 0, None, extra=("data.input_size=256",))
+    _write_run(levers, "run2", "base", 0, None, extra=("data.input_size=192",))
     markdown = Path(report(_cfg(tmp_path, sweep, None, f"levers={levers}"))["output"]).read_text()
     assert "| `run0` | control | 60 / 40 | 34.0 | 42.6 | 34.8 |" in markdown
     assert "| `run1` | `model.loss.coordinate.kind=l1` | 38 / 40 | 41.4 (+7.4) | 46.5 (+3.9) | 42.3 (+7.5) |" \
         in markdown
-    assert "| `run2` | `data.input_size=256` | — / — | n/a | n/a | n/a |" in markdown
+    assert "| `run2` | `data.input_size=192` | — / — | n/a | n/a | n/a |" in markdown
     (levers / "run0" / "metrics.json").unlink()
     with pytest.raises(PoseLabError, match="the control run .* has no metrics.json"):
         report(_cfg(tmp_path, sweep, None, f"levers={levers}"))
@@ -370,15 +384,32 @@ def test_levers_table_gives_each_change_and_its_difference_from_the_control(
 def test_a_lever_run_without_the_regression_phase_scores_its_heatmaps_only(tmp_path: Path, sweep: Path) -> None:
     levers = tmp_path / "levers"
     _write_run(levers, "run0", "base", 0, (0.515, 0.655, 0.532))
-    lever = _write_run(levers, "run1", "base", 0, (0.074, 0.690, 0.070), extra=("codec.heatmap.sigma=4.0",))
-    config = yaml.safe_load((lever / "run_config.yaml").read_text())
-    del config["phase"]["stages"]["regression"]
-    (lever / "run_config.yaml").write_text(yaml.safe_dump(config))
+    _write_run(levers, "run1", "base", 0, (0.074, 0.690, 0.070),
+               extra=("codec.heatmap.sigma=4.0", "~phase.stages.regression"))
     markdown = Path(report(_cfg(tmp_path, sweep, None, f"levers={levers}", "label=CPU"))["output"]).read_text()
     assert "## Levers: one change at a time: CPU" in markdown
-    assert "| `run1` | `codec.heatmap.sigma=4.0` | 60 | untrained | 69.0 (+3.5) | untrained |" in markdown
+    assert ("| `run1` | `codec.heatmap.sigma=4.0`, `~phase.stages.regression` | 60 | untrained | 69.0 (+3.5) "
+            "| untrained |") in markdown
     assert "untrained: the run has no regression phase" in markdown
-    assert "epochs (1 of 2 runs)" in markdown.split("## Levers")[1]  # the stage only one run has
+    assert "regression 40 epochs (1 of 2 runs)" in markdown.split("## Levers")[1]  # the stage only one run has
+
+
+def test_a_lever_change_is_the_resolved_recipe_not_the_overrides_typed(tmp_path: Path, sweep: Path) -> None:
+    """The control typed sigma 3 out, the lever named an experiment holding it, plus two changes; the setting
+    data.heatmap_codec copies by interpolation is listed once, and one the control lacks is marked as added."""
+    levers = tmp_path / "levers"
+    _write_run(levers, "run0", "base", 0, (0.515, 0.655, 0.532), extra=("codec.heatmap.sigma=3.0",))
+    _write_run(levers, "run1", "base", 0, (0.520, 0.660, 0.530),
+               extra=("experiment=sigma3", "model.loss.coordinate.kind=l1", "+codec.heatmap.refine=dark"))
+    for name in ("run0", "run1"):
+        config = yaml.safe_load((levers / name / "run_config.yaml").read_text())
+        config["codec"]["heatmap"]["sigma"] = 3.0  # run1: from its experiment
+        config["data"]["heatmap_codec"] = dict(config["codec"]["heatmap"])
+        (levers / name / "run_config.yaml").write_text(yaml.safe_dump(config))
+    markdown = Path(report(_cfg(tmp_path, sweep, None, f"levers={levers}"))["output"]).read_text()
+    assert ("| `run1` | `+codec.heatmap.refine=dark`, `model.loss.coordinate.kind=l1` | 60 / 40 | 52.0 (+0.5) "
+            "| 66.0 (+0.5) | 53.0 (-0.2) |") in markdown
+    assert "`+key=value`: a setting the control's config lacks" in markdown
 
 
 def test_merge_replaces_and_adds_sections_and_keeps_the_rest(tmp_path: Path, sweep: Path, bench_json: Path) -> None:

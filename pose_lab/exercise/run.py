@@ -34,11 +34,12 @@ def checkpoint_path(cfg: DictConfig) -> Path:
 
 
 def onnx_file(cfg: DictConfig) -> Path:
-    """The ONNX file of the checkpoint's needed path: cfg.onnx as given, or next to the checkpoint, exported
-    there when missing or made from another checkpoint."""
+    """The ONNX file of the checkpoint's needed path: cfg.onnx as given, or next to the checkpoint (its int8 copy
+    when cfg.int8), exported there when missing or made from another checkpoint."""
     if cfg.onnx:
         return Path(cfg.onnx)
-    return onnx_beside(checkpoint_path(cfg), NETWORK_PATH[cfg.keypoints], cfg.flip_test)
+    return onnx_beside(checkpoint_path(cfg), NETWORK_PATH[cfg.keypoints], cfg.flip_test, int8=cfg.int8,
+                       lsp_root=cfg.lsp_root)
 
 
 def build_source(cfg: DictConfig) -> KeypointSource:

@@ -22,7 +22,7 @@ from pose_lab.codecs.heatmap import GaussianHeatmap
 from pose_lab.codecs.regression import RegressionLabel
 from pose_lab.errors import PoseLabError
 from pose_lab.exercise.pipeline import SourcePose, estimator_source
-from pose_lab.exercise.run import analyse_video
+from pose_lab.exercise.run import analyse_video, onnx_file
 from pose_lab.inference import PoseEstimator
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
@@ -159,6 +159,15 @@ def test_bad_inputs_are_user_errors(tmp_path: Path) -> None:
         analyse_video(config(tmp_path, video, "max_frames=0"), source=ScriptedSource(np.zeros((2, 14, 2))))
     with pytest.raises(PoseLabError, match="keypoints=elbows"):
         analyse_video(config(tmp_path, video, "keypoints=elbows"))
+
+
+def test_the_onnx_file_is_the_keypoints_path_next_to_the_checkpoint_and_its_int8_copy_on_request(
+        tmp_path: Path) -> None:
+    ckpt = tmp_path / "model.pt"  # absent: onnx_beside names the file without exporting
+    assert onnx_file(config(tmp_path, tmp_path, f"ckpt={ckpt}")) == tmp_path / "model_full.onnx"
+    assert onnx_file(config(tmp_path, tmp_path, f"ckpt={ckpt}", "int8=true")) == tmp_path / "model_full_int8.onnx"
+    assert onnx_file(config(tmp_path, tmp_path, f"ckpt={ckpt}", "int8=true", "keypoints=regression")) \
+        == tmp_path / "model_int8.onnx"
 
 
 def test_the_command_names_a_missing_video_and_an_unknown_exercise(tmp_path: Path) -> None:
