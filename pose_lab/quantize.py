@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,10 @@ from pose_lab.errors import PoseLabError
 from pose_lab.inference import normalization, prepare
 
 QUANTIZED_METADATA_KEY = "pose_lab.quantized"
+# The calibrator keeps every activation of the inputs it has run until it histograms them: about 65 MiB per
+# input for the full path at 192 px, so 200 images at once would need 13 GiB (twice that flip-averaged).
+# Histograms of 25-input ranges are merged instead, holding under 2 GiB (4 GiB flip-averaged).
+CALIBRATION_CHUNK = 25
 
 
 def calibration_inputs(config: DictConfig, root: str | Path | None, split: object = "standard",
@@ -45,17 +49,34 @@ def calibration_inputs(config: DictConfig, root: str | Path | None, split: objec
 
 
 class _Feed:
-    """onnxruntime.quantization's CalibrationDataReader protocol over a list of inputs."""
+    """onnxruntime.quantization's CalibrationDataReader protocol over a list of inputs, read a range at a time
+    (quantize_static's CalibStridedMinMax sets the ranges)."""
 
-    def __init__(self, input_name: str, inputs: Iterable[np.ndarray]) -> None:
-        self._feeds: Iterator[dict[str, np.ndarray]] = iter({input_name: x} for x in inputs)
+    def __init__(self, input_name: str, inputs: list[np.ndarray]) -> None:
+        self._input_name, self._inputs = input_name, inputs
+        self.set_range(0, len(inputs))
+
+    def __len__(self) -> int:
+        return len(self._inputs)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self._feeds: Iterator[dict[str, np.ndarray]] = iter(
+            {self._input_name: x} for x in self._inputs[start_index:end_index])
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._feeds, None)
 
 
-def quantize_int8(source: str | Path, target: str | Path, calibration: list[np.ndarray]) -> Path:
-    """Write an int8 copy of the fp32 ONNX file `source` to `target`, calibrated on `calibration` inputs."""
+def calibration_stride(count: int, most: int) -> int:
+    """The largest number of inputs, at most `most`, that divides `count` (ONNX Runtime reads the calibration
+    inputs in equal ranges)."""
+    return next(stride for stride in range(min(count, max(most, 1)), 0, -1) if count % stride == 0)
+
+
+def quantize_int8(source: str | Path, target: str | Path, calibration: list[np.ndarray],
+                  chunk: int = CALIBRATION_CHUNK) -> Path:
+    """Write an int8 copy of the fp32 ONNX file `source` to `target`, calibrated on `calibration` inputs, whose
+    activations are histogrammed `chunk` inputs at a time (at most; see calibration_stride)."""
     import onnx  # optional dependencies (the `onnx` extra), like the export itself
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -71,7 +92,8 @@ def quantize_int8(source: str | Path, target: str | Path, calibration: list[np.n
         with contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints its histogram progress
             quantize_static(str(prepared), str(target), _Feed(model.graph.input[0].name, calibration),
                             quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.Percentile)
+                            weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.Percentile,
+                            extra_options={"CalibStridedMinMax": calibration_stride(len(calibration), chunk)})
     quantized = onnx.load(str(target))
     metadata = {entry.key: entry.value for entry in model.metadata_props}
     metadata[QUANTIZED_METADATA_KEY] = (f"int8 (static, per-channel weights, percentile calibration), "

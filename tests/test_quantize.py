@@ -15,9 +15,10 @@ from omegaconf import open_dict
 from pose_lab.checkpoint import load_module
 from pose_lab.data.lsp import load_lsp
 from pose_lab.errors import PoseLabError
-from pose_lab.export import export
+from pose_lab.export import export, export_onnx, onnx_metadata
 from pose_lab.inference import PoseEstimator, prepare
-from pose_lab.quantize import QUANTIZED_METADATA_KEY, calibration_inputs, quantize_int8
+from pose_lab import quantize
+from pose_lab.quantize import QUANTIZED_METADATA_KEY, calibration_inputs, calibration_stride, quantize_int8
 from pose_lab.runtime import onnx_session
 from pose_lab.train import train
 
@@ -69,3 +70,31 @@ def test_export_writes_an_int8_copy_close_to_fp32(checkpoint: Path, tiny_lsp_roo
     assert np.abs(coords8 - coords).max() < 0.05  # coordinates in [0, 1] of the input
     estimator = PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=int8)
     assert estimator.predict(np.zeros((50, 40, 3), np.uint8))[0].keypoints.shape == (14, 2)
+
+
+@pytest.mark.parametrize(("count", "most", "stride"), [(200, 25, 25), (7, 25, 7), (30, 25, 15), (13, 5, 1)])
+def test_calibration_is_read_in_equal_ranges_of_at_most_the_chunk(count: int, most: int, stride: int) -> None:
+    assert calibration_stride(count, most) == stride
+
+
+def test_int8_calibrated_a_range_at_a_time_matches_it_calibrated_at_once(
+        checkpoint: Path, tiny_lsp_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ranges_read = []
+    set_range = quantize._Feed.set_range
+
+    def recorded(feed: quantize._Feed, start_index: int, end_index: int) -> None:
+        ranges_read.append((start_index, end_index))
+        set_range(feed, start_index, end_index)
+
+    monkeypatch.setattr(quantize._Feed, "set_range", recorded)
+    module, config = load_module(checkpoint)
+    fp32 = tmp_path / "model.onnx"
+    export_onnx(module.net, "regression", fp32, onnx_metadata(config, "regression", checkpoint))
+    calibration = calibration_inputs(config, tiny_lsp_root, {"train": [1, 8], "val": [9, 12], "test": [13, 16]},
+                                     count=8)
+    whole, ranges = (quantize_int8(fp32, tmp_path / f"int8_{chunk}.onnx", calibration, chunk=chunk)
+                     for chunk in (8, 2))
+    assert ranges_read == [(0, 8), (0, 8), (0, 8), (0, 2), (2, 4), (4, 6), (6, 8)]
+    x = np.concatenate(calibration[:2])
+    (coords, _), (coords8, _) = (onnx_session(f).run(None, {"image": x}) for f in (whole, ranges))
+    assert np.abs(coords8 - coords).max() < 0.02
