@@ -74,9 +74,10 @@ def calibration_stride(count: int, most: int) -> int:
 
 
 def quantize_int8(source: str | Path, target: str | Path, calibration: list[np.ndarray],
-                  chunk: int = CALIBRATION_CHUNK) -> Path:
+                  chunk: int | None = None) -> Path:
     """Write an int8 copy of the fp32 ONNX file `source` to `target`, calibrated on `calibration` inputs, whose
-    activations are histogrammed `chunk` inputs at a time (at most; see calibration_stride)."""
+    activations are histogrammed `chunk` (None: CALIBRATION_CHUNK) inputs at a time (at most; see
+    calibration_stride)."""
     import onnx  # optional dependencies (the `onnx` extra), like the export itself
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -93,7 +94,7 @@ def quantize_int8(source: str | Path, target: str | Path, calibration: list[np.n
             quantize_static(str(prepared), str(target), _Feed(model.graph.input[0].name, calibration),
                             quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
                             weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.Percentile,
-                            extra_options={"CalibStridedMinMax": calibration_stride(len(calibration), chunk)})
+                            extra_options={"CalibStridedMinMax": calibration_stride(len(calibration), chunk or CALIBRATION_CHUNK)})
     quantized = onnx.load(str(target))
     metadata = {entry.key: entry.value for entry in model.metadata_props}
     metadata[QUANTIZED_METADATA_KEY] = (f"int8 (static, per-channel weights, percentile calibration), "

@@ -48,7 +48,23 @@ def test_calibration_uses_the_first_training_images_prepared_like_the_estimator(
         quantize_int8("unused.onnx", "unused_int8.onnx", [])
 
 
-def test_export_writes_an_int8_copy_close_to_fp32(checkpoint: Path, tiny_lsp_root: Path, tmp_path: Path) -> None:
+def _record_ranges(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The calibration ranges ONNX Runtime asks the reader for, as they are set."""
+    ranges_read = []
+    set_range = quantize._Feed.set_range
+
+    def recorded(feed: quantize._Feed, start_index: int, end_index: int) -> None:
+        ranges_read.append((start_index, end_index))
+        set_range(feed, start_index, end_index)
+
+    monkeypatch.setattr(quantize._Feed, "set_range", recorded)
+    return ranges_read
+
+
+def test_export_writes_an_int8_copy_close_to_fp32_calibrated_a_range_at_a_time(
+        checkpoint: Path, tiny_lsp_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(quantize, "CALIBRATION_CHUNK", 2)
+    ranges_read = _record_ranges(monkeypatch)
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("export", overrides=[f"ckpt={checkpoint}", f"output={tmp_path / 'model.onnx'}",
@@ -59,6 +75,7 @@ def test_export_writes_an_int8_copy_close_to_fp32(checkpoint: Path, tiny_lsp_roo
     summary = export(cfg)
     fp32, int8 = tmp_path / "model.onnx", tmp_path / "model_int8.onnx"
     assert summary["int8"] == {"onnx": str(int8), "calibration_images": 6}
+    assert ranges_read[-3:] == [(0, 2), (2, 4), (4, 6)]
     assert int8.stat().st_size < 0.5 * fp32.stat().st_size
     metadata = {entry.key: entry.value for entry in onnx.load(str(int8)).metadata_props}
     assert metadata[QUANTIZED_METADATA_KEY].startswith("int8")
@@ -77,16 +94,10 @@ def test_calibration_is_read_in_equal_ranges_of_at_most_the_chunk(count: int, mo
     assert calibration_stride(count, most) == stride
 
 
+@pytest.mark.slow
 def test_int8_calibrated_a_range_at_a_time_matches_it_calibrated_at_once(
         checkpoint: Path, tiny_lsp_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    ranges_read = []
-    set_range = quantize._Feed.set_range
-
-    def recorded(feed: quantize._Feed, start_index: int, end_index: int) -> None:
-        ranges_read.append((start_index, end_index))
-        set_range(feed, start_index, end_index)
-
-    monkeypatch.setattr(quantize._Feed, "set_range", recorded)
+    ranges_read = _record_ranges(monkeypatch)
     module, config = load_module(checkpoint)
     fp32 = tmp_path / "model.onnx"
     export_onnx(module.net, "regression", fp32, onnx_metadata(config, "regression", checkpoint))
