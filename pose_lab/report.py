@@ -546,8 +546,7 @@ def levers_section(runs: list[Run], root: Path, label: str | None = None) -> lis
         raise PoseLabError(f"levers: the control run `{control.folder}` (the first run folder) has no "
                            f"{METRICS_FILE}; finish or re-run it")
 
-    def change(run: Run) -> str:
-        return ", ".join(f"`{word}`" for word in recipe_change(control, run)) or "none"
+    changes = {id(run): recipe_change(control, run) for run in others}
 
     def score(run: Run, key: str) -> str:
         if key.endswith("_regression") and "regression" not in run.stages:
@@ -558,12 +557,13 @@ def levers_section(runs: list[Run], root: Path, label: str | None = None) -> lis
         return value if run is control else f"{value} ({100 * (run.test[key] - control.test[key]):+.1f})"
 
     header = ["run", "change from the control", "epochs run", *(title for _, title in METRICS)]
-    body = [[f"`{run.folder.relative_to(root)}`", "control" if run is control else change(run),
+    body = [[f"`{run.folder.relative_to(root)}`",
+             "control" if run is control else ", ".join(f"`{word}`" for word in changes[id(run)]) or "none",
              " / ".join(str(run.epochs_run.get(stage, "—")) for stage in run.stages),
              *(score(run, key) for key, _ in METRICS)] for run in [control, *others]]
     seeds = sorted({run.seed for run in runs})
     untrained = any(cell == UNTRAINED for row in body for cell in row)
-    added = any("`+" in row[1] for row in body)
+    added = any(word.startswith("+") for words in changes.values() for word in words)
     return ["", "## Levers: one change at a time" + (f": {label}" if label else ""), "",
             "Each run changes the control's recipe by the settings shown (its resolved config against the "
             "control's, in Hydra's override syntax); one seed each "
