@@ -30,6 +30,18 @@ class CrashOnce(L.Callback):
             raise RuntimeError("simulated kill")
 
 
+def test_a_seed_reproduces_its_run(train_cfg, tmp_path: Path) -> None:
+    """Augmentation included: the same seed trains the same weights, another seed others."""
+    weights = []
+    for name, seed in (("first", 0), ("again", 0), ("other", 1)):
+        cfg = train_cfg("phase=pretrain", f"seed={seed}")
+        cfg.paths.output_dir = str(tmp_path / name)
+        weights.append(torch.load(train(cfg)["best_checkpoint"], weights_only=False)["state_dict"])
+    first, again, other = weights
+    assert all(torch.equal(first[key], again[key]) for key in first)
+    assert not all(torch.equal(first[key], other[key]) for key in first)
+
+
 def test_both_phases_write_checkpoints_metrics_and_keep_frozen_weights(train_cfg) -> None:
     cfg = train_cfg("phase=both")
     summary = train(cfg)

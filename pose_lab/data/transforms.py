@@ -4,6 +4,7 @@ BlazePose (report appendix B.1) trains with scale, rotation and translation jitt
 boxes filled with random colour; the report doubles LSP by horizontal flips (§3.2.1). albumentations
 2.0.8 mirrors x but keeps joint order, so after a flip the left/right partners are swapped here, and
 joints hidden under an occlusion box are marked invisible so the visibility head learns occlusion.
+Every sample's draws come from NumPy's global generator, so a run's seed fixes its augmentation.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class PoseAugment:
 
     def __call__(self, image: np.ndarray, keypoints: np.ndarray, visible: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # albumentations draws from its own generator, which seed_everything and Lightning's per-worker seeding
+        # never touch: without this, runs of one seed differ and dataloader workers repeat each other's draws.
+        self._pipeline.set_random_seed(int(np.random.randint(2**31)))
         out = self._pipeline(image=image, keypoints=keypoints)
         points = np.asarray(out["keypoints"], dtype=np.float32).reshape(-1, 2)
         visible = visible.copy()

@@ -50,3 +50,17 @@ def test_occlusion_boxes_mark_covered_joints_invisible() -> None:
         assert not np.any(covered & out_visible)
         hidden_any |= bool((~out_visible).any())
     assert hidden_any
+
+
+def test_numpy_seed_fixes_the_draws_so_a_runs_seed_fixes_its_augmentation() -> None:
+    augment = PoseAugment()
+    image, points, visible = _sample()
+
+    def draws(seed: int) -> list[np.ndarray]:
+        np.random.seed(seed)
+        return [augment(image, points, visible)[1] for _ in range(3)]
+
+    first, again, other = draws(0), draws(0), draws(1)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not np.array_equal(first[0], first[1])  # successive samples still differ
+    assert not any(np.array_equal(a, b) for a, b in zip(first, other))
