@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from fixtures import make_tiny_lsp
+from onnx_memo import memoized_export
 from pose_lab.data.errors import LSPDataError
 from pose_lab.data.lsp import ROOT_ENV_VAR, resolve_root
 
@@ -16,6 +18,14 @@ from pose_lab.data.lsp import ROOT_ENV_VAR, resolve_root
 DEFAULT_LSP_ROOT = Path(__file__).resolve().parents[1].parent / "shared/datasets/lsp"
 DEFAULT_EXERCISE_VIDEOS = Path(__file__).resolve().parents[1].parent / "shared/datasets/exercise_videos"
 EXERCISE_VIDEOS_ENV_VAR = "POSE_LAB_EXERCISE_VIDEOS"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def replayed_onnx_exports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """torch.onnx.export writes each distinct export once per session (onnx_memo): about ten seconds each."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.onnx, "export", memoized_export(torch.onnx.export, tmp_path_factory.mktemp("onnx")))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ def _fit(module: L.LightningModule, loader, groups: list[str], steps: int) -> No
 
 
 def test_base_model_overfits_eight_images(train_cfg) -> None:
-    cfg = train_cfg("data.input_size=128", "data.batch_size=8", "model.optimizer.lr=3e-3")
+    cfg = train_cfg("data.input_size=64", "data.batch_size=8", "model.optimizer.lr=3e-3")
     L.seed_everything(0)
     datamodule = instantiate(cfg.data, augment=None)
     datamodule.setup()
@@ -26,7 +26,7 @@ def test_base_model_overfits_eight_images(train_cfg) -> None:
     assert len(loader.dataset) == 8
     module = instantiate(cfg.model)
     _fit(module, loader, ["backbone", "heatmap_branch"], steps=100)
-    _fit(module, loader, ["regression_branch"], steps=130)
+    _fit(module, loader, ["regression_branch"], steps=250)
     module.eval()
     batch = next(iter(datamodule.dataloader("train")))
     with torch.no_grad():
