@@ -26,6 +26,8 @@ def _plain(value: Any) -> str | None:
         return repr(value)
     if isinstance(value, (tuple, list)) and all(isinstance(item, PLAIN) for item in value):
         return repr(value)
+    if isinstance(value, torch.Tensor):  # a constant kept outside the state dict
+        return hashlib.sha256(value.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
     if callable(value) and not isinstance(value, nn.Module):
         return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', type(value).__qualname__)}"
     return None
