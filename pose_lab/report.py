@@ -723,9 +723,12 @@ def budget_line(runs: list[Run]) -> str:
         having = [run for run in runs if stage in run.stages]
         scheduler = shared(f"phase.stages.{stage}.scheduler._target_", having)
         schedule = f", {scheduler.rsplit('.', 1)[-1]} schedule" if scheduler not in (None, "varies") else ""
-        configured = shared(f"phase.stages.{stage}.epochs", having)
+        budgets = sorted({run.settings.get(f"phase.stages.{stage}.epochs") for run in having}, key=str)
+        configured = budgets[0] if len(budgets) == 1 else "–".join(map(str, (budgets[0], budgets[-1])))
         ran = sorted({run.epochs_run[stage] for run in having if stage in run.epochs_run})
-        stopped = any(epochs != configured for epochs in ran)
+        # Each run against its own budget: runs given different budgets on purpose did not stop early.
+        stopped = any(run.epochs_run[stage] != run.settings.get(f"phase.stages.{stage}.epochs")
+                      for run in having if stage in run.epochs_run)
         early = f" ({'–'.join(map(str, sorted({ran[0], ran[-1]})))} run: stopped early)" if stopped else ""
         minutes = sorted(round(run.fit_seconds[stage] / 60) for run in having if stage in run.fit_seconds)
         span = "–".join(map(str, sorted({minutes[0], minutes[-1]}))) if minutes else ""
