@@ -546,7 +546,7 @@ def levers_section(runs: list[Run], root: Path, label: str | None = None) -> lis
         raise PoseLabError(f"levers: the control run `{control.folder}` (the first run folder) has no "
                            f"{METRICS_FILE}; finish or re-run it")
 
-    changes = {id(run): recipe_change(control, run) for run in others}
+    changes = {run.folder: recipe_change(control, run) for run in others}
 
     def score(run: Run, key: str) -> str:
         if key.endswith("_regression") and "regression" not in run.stages:
@@ -558,7 +558,7 @@ def levers_section(runs: list[Run], root: Path, label: str | None = None) -> lis
 
     header = ["run", "change from the control", "epochs run", *(title for _, title in METRICS)]
     body = [[f"`{run.folder.relative_to(root)}`",
-             "control" if run is control else ", ".join(f"`{word}`" for word in changes[id(run)]) or "none",
+             "control" if run is control else ", ".join(f"`{word}`" for word in changes[run.folder]) or "none",
              " / ".join(str(run.epochs_run.get(stage, "—")) for stage in run.stages),
              *(score(run, key) for key, _ in METRICS)] for run in [control, *others]]
     seeds = sorted({run.seed for run in runs})
@@ -723,12 +723,14 @@ def budget_line(runs: list[Run]) -> str:
         having = [run for run in runs if stage in run.stages]
         scheduler = shared(f"phase.stages.{stage}.scheduler._target_", having)
         schedule = f", {scheduler.rsplit('.', 1)[-1]} schedule" if scheduler not in (None, "varies") else ""
-        budgets = sorted({run.settings.get(f"phase.stages.{stage}.epochs") for run in having}, key=str)
+        def budget(run: Run) -> Any:
+            return run.settings.get(f"phase.stages.{stage}.epochs")
+
+        budgets = sorted({budget(run) for run in having}, key=lambda epochs: (epochs is None, epochs or 0))
         configured = budgets[0] if len(budgets) == 1 else "–".join(map(str, (budgets[0], budgets[-1])))
         ran = sorted({run.epochs_run[stage] for run in having if stage in run.epochs_run})
         # Each run against its own budget: runs given different budgets on purpose did not stop early.
-        stopped = any(run.epochs_run[stage] != run.settings.get(f"phase.stages.{stage}.epochs")
-                      for run in having if stage in run.epochs_run)
+        stopped = any(run.epochs_run[stage] != budget(run) for run in having if stage in run.epochs_run)
         early = f" ({'–'.join(map(str, sorted({ran[0], ran[-1]})))} run: stopped early)" if stopped else ""
         minutes = sorted(round(run.fit_seconds[stage] / 60) for run in having if stage in run.fit_seconds)
         span = "–".join(map(str, sorted({minutes[0], minutes[-1]}))) if minutes else ""

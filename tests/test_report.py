@@ -367,10 +367,10 @@ def test_budget_line_shows_epochs_cut_short_by_a_time_cap(tmp_path: Path) -> Non
 def test_budget_line_gives_the_range_of_budgets_that_differ_on_purpose(tmp_path: Path) -> None:
     sweep = tmp_path / "schedules"
     _write_run(sweep, "run0", "base", 0, (0.4, 0.5, 0.4))
-    _write_run(sweep, "run1", "base", 0, (0.4, 0.5, 0.4), extra=("phase.stages.pretrain.epochs=90",),
-               epochs_run=(90, 40))
+    _write_run(sweep, "run1", "base", 0, (0.4, 0.5, 0.4), extra=("phase.stages.pretrain.epochs=100",),
+               epochs_run=(100, 40))
     markdown = Path(report(_cfg(tmp_path, sweep, None))["output"]).read_text()
-    assert "pretrain 60–90 epochs; regression 40 epochs" in markdown and "stopped early" not in markdown
+    assert "pretrain 60–100 epochs; regression 40 epochs" in markdown and "stopped early" not in markdown
 
 
 def test_levers_table_gives_each_change_and_its_difference_from_the_control(
