@@ -142,15 +142,23 @@ class PoseLoss(nn.Module):
         self.weights = {"heatmap": heatmap_weight, "coordinate": coordinate_weight, "visibility": visibility_weight}
 
     def forward(self, output: PoseOutput, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Named terms plus their weighted sum under 'total'."""
-        with torch.autocast(device_type=output.coords.device.type, enabled=False):
+        """Named terms of the outputs present (a branch left out of the forward pass gives None) plus their
+        weighted sum under 'total'."""
+        present = [value for value in output if value is not None]
+        if not present:
+            raise ValueError("PoseLoss needs at least one output, got none")
+        with torch.autocast(device_type=present[0].device.type, enabled=False):
             return self._terms(output, batch)
 
     def _terms(self, output: PoseOutput, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        terms = {
-            "heatmap": self.heatmap(output.heatmaps, batch["heatmaps"]),
-            "coordinate": self.coordinate(output.coords, batch["coords"], batch["weight"]),
-            "visibility": F.binary_cross_entropy(output.visibility.float().squeeze(-1), batch["visibility"].float()),
-        }
+        terms = {}
+        if output.heatmaps is not None:
+            terms["heatmap"] = self.heatmap(output.heatmaps, batch["heatmaps"])
+        if output.coords is not None:
+            terms["coordinate"] = self.coordinate(output.coords, batch["coords"], batch["weight"])
+        if output.visibility is not None:
+            terms["visibility"] = F.binary_cross_entropy(
+                output.visibility.float().squeeze(-1), batch["visibility"].float()
+            )
         terms["total"] = torch.stack([self.weights[name] * value for name, value in terms.items()]).sum()
         return terms

@@ -58,10 +58,21 @@ class PoseLitModule(L.LightningModule):
         """ModuleDict keys may not contain '.', so 'pckh@0.5' becomes 'pckh_05'."""
         return f"{stage}_{protocol}_{output}".replace("@", "_").replace(".", "")
 
-    def forward(self, images: Tensor) -> PoseOutput:
+    def forward(self, images: Tensor, **branches: bool) -> PoseOutput:
+        """`branches`: the network's heatmaps= / regression= switches (all outputs when none is given)."""
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        return self.net(images)
+        return self.net(images, **branches)
+
+    def trained_outputs(self) -> dict[str, bool]:
+        """Which outputs the training phase can change: a branch whose parameters are all frozen
+        (phases.TrainOnly) learns nothing from its loss, so training steps skip its forward pass."""
+        net = self.net
+
+        def trains(*groups: str) -> bool:
+            return any(p.requires_grad for group in groups for p in getattr(net, group).parameters())
+
+        return {"heatmaps": trains("backbone", "heatmap_branch"), "regression": trains("regression_branch")}
 
     def decode(self, output: PoseOutput, to_original: Tensor) -> dict[str, Tensor]:
         """Both outputs as (B,K,2) keypoints in original pixels."""
@@ -70,7 +81,7 @@ class PoseLitModule(L.LightningModule):
         return {name: apply_affine(points, to_original) for name, points in input_points.items()}
 
     def training_step(self, batch: dict[str, Tensor], batch_index: int) -> Tensor:
-        terms = self.loss(self(batch["image"]), batch)
+        terms = self.loss(self(batch["image"], **self.trained_outputs()), batch)
         self.log_dict({f"train/loss_{name}": value for name, value in terms.items()},
                       prog_bar=False, batch_size=len(batch["image"]))
         self.log("train/loss", terms["total"], prog_bar=True, batch_size=len(batch["image"]))

@@ -42,3 +42,18 @@ def test_pose_loss_weighs_named_terms() -> None:
     assert terms["coordinate"].item() == pytest.approx(0.04 / 4)
     assert terms["visibility"].item() == pytest.approx(math.log(2))
     assert terms["total"].item() == pytest.approx(2 * math.log(2) + 10 * 0.01 + 0.5 * math.log(2))
+
+
+def test_pose_loss_scores_only_the_outputs_present() -> None:
+    batch = {
+        "heatmaps": torch.zeros(1, 2, 2, 2),
+        "coords": torch.tensor([[[0.5, 0.7], [0.5, 0.5]]]),
+        "weight": torch.ones(1, 2),
+        "visibility": torch.tensor([[1.0, 0.0]]),
+    }
+    loss = PoseLoss(HeatmapBCE(), CoordinateLoss(), heatmap_weight=2.0)
+    heatmaps_only = loss(PoseOutput(torch.full((1, 2, 2, 2), 0.5), None, None), batch)
+    assert set(heatmaps_only) == {"heatmap", "total"}
+    assert heatmaps_only["total"].item() == pytest.approx(2 * math.log(2))
+    with pytest.raises(ValueError, match="at least one output"):
+        loss(PoseOutput(None, None, None), batch)

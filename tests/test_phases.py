@@ -44,6 +44,41 @@ def test_frozen_parameters_are_left_out_of_the_optimizer(train_cfg) -> None:
     assert in_optimizer == {id(p) for p in module.net.regression_branch.parameters()}
 
 
+@pytest.mark.parametrize(
+    ("groups", "trained"),
+    [
+        (["backbone", "heatmap_branch"], {"heatmaps": True, "regression": False}),
+        (["regression_branch"], {"heatmaps": False, "regression": True}),
+        (list(PARAMETER_GROUPS), {"heatmaps": True, "regression": True}),
+    ],
+)
+def test_training_steps_skip_frozen_branches_without_changing_gradients(
+    train_cfg, groups: list[str], trained: dict[str, bool]
+) -> None:
+    cfg = train_cfg()
+    datamodule = instantiate(cfg.data)
+    datamodule.setup()
+    batch = next(iter(datamodule.train_dataloader()))
+    module = instantiate(cfg.model)
+    TrainOnly(groups).setup(None, module, "fit")
+    for group in TrainOnly(groups).frozen_groups(module.net):
+        group.eval()
+    assert module.trained_outputs() == trained
+
+    def gradients(**branches: bool) -> dict[str, torch.Tensor]:
+        module.zero_grad(set_to_none=True)
+        module.loss(module(batch["image"], **branches), batch)["total"].backward()
+        return {name: p.grad.clone() for name, p in module.named_parameters() if p.grad is not None}
+
+    skipped, full = gradients(**trained), gradients()
+    assert skipped.keys() == full.keys() and skipped
+    for name in full:
+        torch.testing.assert_close(skipped[name], full[name], rtol=1e-5, atol=1e-7, msg=name)
+    terms = module.loss(module(batch["image"], **trained), batch)
+    assert ("heatmap" in terms) == trained["heatmaps"]
+    assert ("coordinate" in terms) == ("visibility" in terms) == trained["regression"]
+
+
 def test_unknown_or_empty_groups_raise() -> None:
     with pytest.raises(ValueError, match="subset"):
         TrainOnly(["decoder"])

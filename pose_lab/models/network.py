@@ -52,11 +52,11 @@ HEATMAP_ACTIVATIONS: dict[str, tuple[type[nn.Module], float]] = {
 
 
 class PoseOutput(NamedTuple):
-    """The three outputs of report §3.1.4."""
+    """The three outputs of report §3.1.4; a branch left out of the forward pass gives None for its outputs."""
 
-    heatmaps: Tensor  # (B, K + extra_heatmaps, S/2, S/2), after the heatmap activation
-    coords: Tensor  # (B, K, 2) x, y; trained against coordinates normalised to [0, 1] of the input frame
-    visibility: Tensor  # (B, K, 1) probability that the joint is visible
+    heatmaps: Tensor | None  # (B, K + extra_heatmaps, S/2, S/2), after the heatmap activation
+    coords: Tensor | None  # (B, K, 2) x, y; trained against coordinates normalised to [0, 1] of the input frame
+    visibility: Tensor | None  # (B, K, 1) probability that the joint is visible
 
 
 def _ceil_half(n: int) -> int:
@@ -327,11 +327,18 @@ class BlazePoseNet(nn.Module):
             raise ValueError(f"expected input (B, 3, {self.input_size}, {self.input_size}), got {tuple(x.shape)}")
         return self.heatmap_branch.decode(self.heatmap_branch.encode(self.backbone(x)), until)
 
-    def forward(self, x: Tensor) -> PoseOutput:
-        """(B, 3, S, S) → heatmaps, coords and visibility (training and analysis path)."""
-        features = self._features(x, until=DECODER_LEVELS[-1])
-        coords, visibility = self.regression_branch(features)
-        return PoseOutput(self.heatmap_branch.head(features), coords, visibility)
+    def forward(self, x: Tensor, heatmaps: bool = True, regression: bool = True) -> PoseOutput:
+        """(B, 3, S, S) → heatmaps, coords and visibility (training and analysis path).
+
+        `heatmaps=False` or `regression=False` skips that branch's tail and leaves its outputs None: a training
+        phase that freezes a branch has no use for its outputs (the frozen regression branch is about a fifth
+        of a pretrain step's time on the CPU).
+        """
+        if not (heatmaps or regression):
+            raise ValueError("forward needs at least one of heatmaps=True or regression=True")
+        features = self._features(x, until=DECODER_LEVELS[-1] if heatmaps else self.regression_tap)
+        coords, visibility = self.regression_branch(features) if regression else (None, None)
+        return PoseOutput(self.heatmap_branch.head(features) if heatmaps else None, coords, visibility)
 
     def forward_regression(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(B, 3, S, S) → coords (B, K, 2), visibility (B, K, 1), skipping the decoder past the tap and

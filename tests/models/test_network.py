@@ -140,6 +140,28 @@ def test_forward_heatmaps_matches_forward_and_skips_the_regression_branch() -> N
     torch.testing.assert_close(heatmaps, full.heatmaps, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("branches", [{"heatmaps": False}, {"regression": False}])
+def test_forward_leaves_out_a_branch_and_keeps_the_other_outputs(branches: dict[str, bool]) -> None:
+    net = BlazePoseNet(input_size=64).eval()
+    called: list[str] = []
+    net.regression_branch.register_forward_hook(lambda *_: called.append("regression_branch"))
+    net.heatmap_branch.decoder["conv10"].register_forward_hook(lambda *_: called.append("conv10"))
+    x = _inputs(64)
+    with torch.no_grad():
+        full = net(x)
+        called.clear()
+        partial = net(x, **branches)
+    if branches == {"heatmaps": False}:
+        assert partial.heatmaps is None and called == ["regression_branch"]  # the conv9 tap: no conv10
+        torch.testing.assert_close(partial.coords, full.coords, rtol=0, atol=0)
+        torch.testing.assert_close(partial.visibility, full.visibility, rtol=0, atol=0)
+    else:
+        assert partial.coords is None and partial.visibility is None and called == ["conv10"]
+        torch.testing.assert_close(partial.heatmaps, full.heatmaps, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="at least one"):
+        net(x, heatmaps=False, regression=False)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
