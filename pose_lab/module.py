@@ -18,7 +18,7 @@ from pose_lab.codecs.heatmap import GaussianHeatmap
 from pose_lab.codecs.regression import RegressionLabel
 from pose_lab.data.geometry import apply_affine
 from pose_lab.metrics import PCK_PROTOCOLS, make_pck
-from pose_lab.models.network import PoseOutput
+from pose_lab.models.network import TRAINED_BY, PoseOutput
 
 OUTPUTS = ("regression", "heatmap")
 
@@ -67,12 +67,8 @@ class PoseLitModule(L.LightningModule):
     def trained_outputs(self) -> dict[str, bool]:
         """Which outputs the training phase can change: a branch whose parameters are all frozen
         (phases.TrainOnly) learns nothing from its loss, so training steps skip its forward pass."""
-        net = self.net
-
-        def trains(*groups: str) -> bool:
-            return any(p.requires_grad for group in groups for p in getattr(net, group).parameters())
-
-        return {"heatmaps": trains("backbone", "heatmap_branch"), "regression": trains("regression_branch")}
+        return {output: any(p.requires_grad for group in groups for p in getattr(self.net, group).parameters())
+                for output, groups in TRAINED_BY.items()}
 
     def decode(self, output: PoseOutput, to_original: Tensor) -> dict[str, Tensor]:
         """Both outputs as (B,K,2) keypoints in original pixels."""

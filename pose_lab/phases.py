@@ -14,7 +14,9 @@ from collections.abc import Sequence
 import lightning as L
 from torch import nn
 
-PARAMETER_GROUPS = ("backbone", "heatmap_branch", "regression_branch")
+from pose_lab.models.network import TRAINED_BY
+
+PARAMETER_GROUPS: tuple[str, ...] = tuple(group for groups in TRAINED_BY.values() for group in groups)
 
 
 class TrainOnly(L.Callback):

@@ -59,6 +59,12 @@ class PoseOutput(NamedTuple):
     visibility: Tensor | None  # (B, K, 1) probability that the joint is visible
 
 
+# The parameter groups (phases.PARAMETER_GROUPS) whose training each forward switch serves: the backbone learns
+# from the heatmaps alone, since the regression branch reads it through stop-gradients.
+TRAINED_BY: dict[str, tuple[str, ...]] = {"heatmaps": ("backbone", "heatmap_branch"),
+                                          "regression": ("regression_branch",)}
+
+
 def _ceil_half(n: int) -> int:
     """Output size of a stride-2 BlazeBlock (padded conv and ceil-mode pool) on n pixels."""
     return -(-n // 2)
@@ -330,9 +336,8 @@ class BlazePoseNet(nn.Module):
     def forward(self, x: Tensor, heatmaps: bool = True, regression: bool = True) -> PoseOutput:
         """(B, 3, S, S) → heatmaps, coords and visibility (training and analysis path).
 
-        `heatmaps=False` or `regression=False` skips that branch's tail and leaves its outputs None: a training
-        phase that freezes a branch has no use for its outputs (the frozen regression branch is about a fifth
-        of a pretrain step's time on the CPU).
+        `heatmaps=False` or `regression=False` skips that branch's tail and leaves its outputs None: the inference
+        paths below, and a training phase that freezes a branch (it has no use for the frozen branch's outputs).
         """
         if not (heatmaps or regression):
             raise ValueError("forward needs at least one of heatmaps=True or regression=True")
@@ -343,10 +348,11 @@ class BlazePoseNet(nn.Module):
     def forward_regression(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(B, 3, S, S) → coords (B, K, 2), visibility (B, K, 1), skipping the decoder past the tap and
         the heatmap head: BlazePose's inference path."""
-        return self.regression_branch(self._features(x, until=self.regression_tap))
+        _, coords, visibility = self(x, heatmaps=False)
+        return coords, visibility
 
     def forward_heatmaps(self, x: Tensor) -> Tensor:
         """(B, 3, S, S) → heatmaps (B, K + extra, S/2, S/2), skipping the regression branch: the inference path of
         the heatmap-decoded keypoints (the regression branch holds most of the weights and a large part of the
         compute, and its coordinates trail the heatmaps' on LSP)."""
-        return self.heatmap_branch.head(self._features(x, until=DECODER_LEVELS[-1]))
+        return self(x, regression=False).heatmaps
