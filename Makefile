@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LSP ?= $(or $(POSE_LAB_LSP_ROOT),../shared/datasets/lsp)
 ARGS ?=
 # The shipped checkpoint (README: Model card).
-CKPT ?= checkpoints/base_lsp192_sigma3_l1.pt
+CKPT ?= checkpoints/base_lsp192_sigma3_l1_150.pt
 
 .PHONY: help setup train train-l1 evaluate demo sweep bench report keep test test-full clean peer-venv exercise-bench
 
@@ -20,7 +20,7 @@ setup: $(BIN)/python  ## create .venv and install pose_lab (editable) with its t
 	$(BIN)/pip install -e '.[test,sweep]'
 
 train:  ## the shipped checkpoint's recipe: base model, input 192, sigma 3, L1, both phases, standard split (ARGS=...)
-	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train experiment=lsp192_sigma3_l1 $(ARGS)
+	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train experiment=lsp192_sigma3_l1_150 $(ARGS)
 
 INIT ?= checkpoints/base_lsp192_adamw_cosine.pt
 train-l1:  ## the previous shipped recipe's step 2: the regression phase again with an L1 loss, from INIT

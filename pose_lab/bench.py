@@ -497,7 +497,7 @@ def _check_peer(cfg: DictConfig) -> None:
     """The peer comparison's settings, checked before anything is timed."""
     if cfg.ckpt is None:
         raise PoseLabError("peer_python is set but ckpt is not: the comparison with MediaPipe runs a trained "
-                           "checkpoint, pass ckpt=PATH (e.g. checkpoints/base_lsp192_sigma3_l1.pt)")
+                           "checkpoint, pass ckpt=PATH (e.g. checkpoints/base_lsp192_sigma3_l1_150.pt)")
     check_peer_python(Path(cfg.peer_python))
     if not cfg.lsp_root:
         raise PoseLabError(f"the comparison with MediaPipe runs on LSP test images: set {ROOT_ENV_VAR}=/path/to/lsp "

@@ -29,7 +29,7 @@ from pose_lab.jsonfile import write_json
 from pose_lab.viz import draw_skeleton
 
 # The committed default model, used when ckpt is null.
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "base_lsp192_sigma3_l1.pt"
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "base_lsp192_sigma3_l1_150.pt"
 # What a folder input picks up (a glob takes whatever files it matches).
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # What the third number of a joint's entry is, per inference path.

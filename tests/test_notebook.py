@@ -6,7 +6,7 @@ searches only there. So a clean `pip install -e '.[test]'` is enough, with or wi
 user-level kernelspec pointing at another Python cannot hijack the run.
 
 The execution test needs the real LSP folder and a checkpoint: the shipped
-`checkpoints/base_lsp192_sigma3_l1.pt`, or any pose_lab checkpoint named by `POSE_LAB_NOTEBOOK_CHECKPOINT` (for
+`checkpoints/base_lsp192_sigma3_l1_150.pt`, or any pose_lab checkpoint named by `POSE_LAB_NOTEBOOK_CHECKPOINT` (for
 development before one is shipped).
 """
 
@@ -21,7 +21,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO_ROOT / "notebooks/inspect_heatmaps.ipynb"
-SHIPPED_CHECKPOINT = Path("checkpoints/base_lsp192_sigma3_l1.pt")
+SHIPPED_CHECKPOINT = Path("checkpoints/base_lsp192_sigma3_l1_150.pt")
 CHECKPOINT_ENV_VAR = "POSE_LAB_NOTEBOOK_CHECKPOINT"
 MAX_IMAGES = 40
 CELL_TIMEOUT_S = 300

@@ -47,22 +47,32 @@ class TrackingSettings:
     min_pose_fraction: float = 0.1
     cut_threshold: float = 40.0
     upright: bool = True
+    turn_frames: int = 5
+    min_size_ratio: float = 0.5
+    size_memory_frames: int = 15
 
 
 class PersonTracker:
     """The square region of the next frame to show the network, from the keypoints of this one."""
 
     def __init__(self, settings: TrackingSettings) -> None:
-        if settings.margin < 0 or settings.min_found_joints < 2:
-            raise ValueError(f"invalid tracking settings {settings}: margin >= 0 and min_found_joints >= 2 "
-                             "are required")
+        if (settings.margin < 0 or settings.min_found_joints < 2 or settings.turn_frames < 1
+                or not 0 <= settings.min_size_ratio < 1 or settings.size_memory_frames < 1):
+            raise ValueError(f"invalid tracking settings {settings}: margin >= 0, min_found_joints >= 2, "
+                             "turn_frames >= 1, 0 <= min_size_ratio < 1 and size_memory_frames >= 1 are required")
         self.settings = settings
         self.region: Region | None = None
         self._thumbnail: np.ndarray | None = None
+        # Consecutive frames whose body asked for the same quarter turn (signed: +n one way, -n the other).
+        self._turn_votes = 0
+        # The tracked body's size (body_extent's side, pixels), averaged over about size_memory_frames frames.
+        self._body_size: float | None = None
 
     def reset(self) -> None:
         """Look at the whole frame next time."""
         self.region = None
+        self._turn_votes = 0
+        self._body_size = None
 
     def is_cut(self, frame_rgb: np.ndarray) -> bool:
         """True when this frame differs from the previous one like a cut between camera views; resets."""
@@ -78,22 +88,40 @@ class PersonTracker:
     def _quarter_turn(self, tilt: float) -> float:
         """The region's turn for a body tilted by `tilt` degrees: a multiple of 90 (the network copes with the
         tilts its training rotated by; small turns would only add the head's and hips' noise), moved one
-        quarter at most per frame and only when the tilt is well past halfway, since a person does not turn
-        upside down between two frames while a wrong pose easily does."""
+        quarter at a time. A tracked region turns only when the tilt stayed well past halfway for `turn_frames`
+        frames in a row: a person takes a second or more to go from standing to a plank, while a wrong pose
+        lasts a few frames, and a region turned by one shows the network a sideways person, whose pose is worse
+        still. A pose found in the whole frame has no tracked turn to keep and turns at once."""
         current = self.region.rotation if self.region is not None else 0.0
         offset = (tilt - current + 180.0) % 360.0 - 180.0
         if abs(offset) <= 45.0 + QUARTER_TURN_HYSTERESIS:
+            self._turn_votes = 0
             return current
-        return (current + 90.0 * np.sign(offset)) % 360.0
+        direction = int(np.sign(offset))
+        self._turn_votes = self._turn_votes + direction if self._turn_votes * direction > 0 else direction
+        if self.region is not None and abs(self._turn_votes) < self.settings.turn_frames:
+            return current
+        self._turn_votes = 0
+        return (current + 90.0 * direction) % 360.0
 
     def accepts(self, keypoints: np.ndarray, found: np.ndarray, frame_size: tuple[int, int]) -> bool:
         """Whether this frame's (K,2) keypoints in frame pixels, and which of them the source found, are a usable
-        pose; when they are not, the next frame is looked at whole."""
+        pose; when they are not, the next frame is looked at whole.
+
+        Besides too few joints and a pose too small for the frame, a body that shrank below min_size_ratio of
+        its recent size is lost: a person does not halve in half a second, but a region that followed a wrong
+        pose onto part of the body sees only that part, whose pose then fits the smaller region, and the
+        region shrinks on (the real goblet squat's deep bottom once locked the region on the legs for five
+        seconds). The whole frame breaks that loop."""
         width, height = frame_size
         found = np.asarray(found, dtype=bool) & np.isfinite(keypoints).all(axis=1)
-        extent = float(np.ptp(keypoints[found], axis=0).max()) if found.any() else 0.0
-        too_small = extent < self.settings.min_pose_fraction * min(width, height)
-        if found.sum() < self.settings.min_found_joints or too_small:
+        if found.sum() < self.settings.min_found_joints:
+            self.reset()
+            return False
+        extent = float(np.ptp(keypoints[found], axis=0).max())
+        shrunk = (self._body_size is not None
+                  and body_extent(keypoints, found)[1] < self.settings.min_size_ratio * self._body_size)
+        if extent < self.settings.min_pose_fraction * min(width, height) or shrunk:
             self.reset()
             return False
         return True
@@ -110,6 +138,8 @@ class PersonTracker:
             body = keypoints[HEAD_TOP] - keypoints[HIPS].mean(axis=0)
             rotation = self._quarter_turn(float(np.degrees(-np.pi / 2 - np.arctan2(body[1], body[0]))))
         centre, extent = body_extent(keypoints, found, rotation)
+        weight = 1.0 / self.settings.size_memory_frames
+        self._body_size = extent if self._body_size is None else (1 - weight) * self._body_size + weight * extent
         side = extent * (1 + 2 * self.settings.margin)
         self.region = Region(float(centre[0] - side / 2), float(centre[1] - side / 2), side, rotation)
 

@@ -2,9 +2,7 @@
 checkpoint (ONNX Runtime, as by default). Skipped when the clips are absent.
 
 The hand counts come from conf/exercise_bench.yaml (copied from the clips' README). The plumbing must hold on
-real footage today, and every clip is counted within a rep. Three clips are counted exactly; the fourth needs a
-stronger model than the shipped one (RESULTS.md says why), so its exact check is an expected failure that
-turns into an error the day it passes, to be switched on then.
+real footage, every clip is counted exactly, each rep at a noted turning point, and within a rep on any CPU.
 """
 
 from __future__ import annotations
@@ -21,11 +19,6 @@ from pose_lab.exercise.run import analyse_video
 
 BENCH = OmegaConf.load(Path(__file__).resolve().parents[2] / "conf" / "exercise_bench.yaml")
 CLIPS = BENCH.clips
-# Clips the shipped checkpoint's keypoints are too poor on to count exactly (RESULTS.md, "Exercise analytics"):
-# the home squat's knees and ankles wander onto the fan beside the person.
-MISCOUNTED = {"squat_side_home_yuyoujiang.mp4"}
-WEAK_MODEL = ("the shipped LSP-only checkpoint's keypoints are too noisy on this clip to count it (its keypoints, "
-              "not its counting: see RESULTS.md, 'Exercise analytics')")
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +39,7 @@ def test_real_clip_is_read_whole_and_the_person_is_found(summaries: dict[str, di
     assert summary["settings"]["rotation_applied_deg"] == 0
 
 
-def _exact(name: str) -> pytest.param:
-    marks = [pytest.mark.xfail(strict=True, reason=WEAK_MODEL)] if name in MISCOUNTED else []
-    return pytest.param(name, marks=marks, id=Path(name).stem)
-
-
-@pytest.mark.parametrize("name", [_exact(name) for name in CLIPS])
+@pytest.mark.parametrize("name", [pytest.param(name, id=Path(name).stem) for name in CLIPS])
 def test_real_clip_is_counted_exactly(summaries: dict[str, dict[str, Any]], name: str) -> None:
     """The right count, made of the right reps: each turns where the clips' README notes a turning point."""
     summary = summaries[name]

@@ -73,8 +73,8 @@ def test_the_body_circle_keeps_joints_the_network_missed_in_the_region() -> None
 @pytest.mark.parametrize(("tilt", "turn"), [(0.0, 0.0), (20.0, 0.0), (-90.0, 90.0), (90.0, 270.0), (180.0, 90.0)])
 def test_a_lying_body_is_turned_upright_by_quarter_turns(tilt: float, turn: float) -> None:
     """A plank (head to one side) is turned a quarter so the head is above the hips in the network's input; a
-    small lean is left alone. Upside down is reached one quarter per frame, never in one step."""
-    tracker = _tracker()
+    small lean is left alone. Upside down is reached one quarter at a time, never in one step."""
+    tracker = _tracker(turn_frames=1)
     pose = _turned(squat_pose(175.0), tilt)
     tracker.follow(pose, ALL)
     assert tracker.region.rotation == turn
@@ -88,13 +88,34 @@ def test_a_lying_body_is_turned_upright_by_quarter_turns(tilt: float, turn: floa
 
 
 def test_the_quarter_turn_has_hysteresis() -> None:
-    tracker = _tracker()
+    tracker = _tracker(turn_frames=1)
     standing = squat_pose(175.0)
     tracker.follow(_turned(standing, -55.0), ALL)  # past halfway, not past the hysteresis
     assert tracker.region.rotation == 0.0
     tracker.follow(_turned(standing, -72.0), ALL)
     assert tracker.region.rotation == 90.0
     tracker.follow(_turned(standing, -40.0), ALL)  # back within 45 + 15 degrees of the quarter turn
+    assert tracker.region.rotation == 90.0
+
+
+def test_the_region_turns_only_for_a_tilt_that_lasts_turn_frames() -> None:
+    """A wrong pose that looks lying down for a few frames (on the real goblet squat a checkpoint once put the
+    ankles above the knees at the bottom) leaves a tracked region upright; a plank held for turn_frames frames
+    turns it. Votes for the other direction, or an upright frame, start the count again."""
+    tracker = _tracker(turn_frames=4)
+    standing, lying = squat_pose(175.0), _turned(squat_pose(175.0), -90.0)
+    for pose in [standing, lying, lying, lying, standing, lying, lying, lying]:
+        tracker.follow(pose, ALL)
+        assert tracker.region.rotation == 0.0
+    tracker.follow(lying, ALL)
+    assert tracker.region.rotation == 90.0
+    upside_down = _turned(squat_pose(175.0), 180.0)
+    # From the turned region, standing asks for a turn back and upside down for a turn on: never 4 alike.
+    for pose in [standing, standing, standing, upside_down, standing, standing, standing]:
+        tracker.follow(pose, ALL)
+        assert tracker.region.rotation == 90.0
+    tracker.reset()  # back to the whole frame: no tracked turn to keep, so a lying pose found there turns at once
+    tracker.follow(lying, ALL)
     assert tracker.region.rotation == 90.0
 
 
@@ -114,3 +135,21 @@ def test_the_margin_frames_a_person_as_lsp_training_images_do(lsp_root: Path) ->
             for number, image in zip(numbers, images, strict=True)]
     margin = OmegaConf.load(CONF).tracking.margin
     assert 1 / (1 + 2 * margin) == pytest.approx(float(np.median(fill)), abs=0.02)
+
+
+def test_a_body_that_shrinks_to_part_of_itself_is_lost() -> None:
+    """A region that followed a wrong pose onto the legs sees only legs, and their pose fits it: the body's
+    size against its recent size breaks that loop (the real goblet squat once stayed locked for five seconds).
+    A squat's own change of size, spread over frames, is followed."""
+    tracker = _tracker(min_size_ratio=0.5, size_memory_frames=5)
+    standing = squat_pose(175.0)
+    for _ in range(5):
+        assert tracker.accepts(standing, ALL, (WIDTH, HEIGHT))
+        tracker.follow(standing, ALL)
+    for angle in np.linspace(175.0, 80.0, 20):  # down into a deep squat over 20 frames
+        assert tracker.accepts(squat_pose(float(angle)), ALL, (WIDTH, HEIGHT))
+        tracker.follow(squat_pose(float(angle)), ALL)
+    centre = standing.mean(axis=0)
+    legs_only = (centre + 0.3 * (standing - centre)).astype(np.float32)  # the same joints crammed in a third
+    assert not tracker.accepts(legs_only, ALL, (WIDTH, HEIGHT)) and tracker.region is None
+    assert tracker.accepts(legs_only, ALL, (WIDTH, HEIGHT)), "after the reset the whole frame decides anew"
