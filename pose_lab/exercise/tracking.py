@@ -13,9 +13,12 @@ the next region, where it cannot find them again. The region is also turned by q
 stands upright in it (BlazePose aligns its region the same way, by any angle): the network saw few people lying
 down, and a push-up's plank, turned, looks like the standing people it saw most.
 
-A pose counts as lost when the keypoint source found too few joints or when the skeleton collapses to a small
-blob (a weak prediction on background tends to pile every joint together); the tracker then returns to the
-whole frame. A scene cut (a large change between consecutive frame thumbnails) also resets it.
+A pose counts as lost when the keypoint source found too few joints, when the skeleton collapses to a small
+blob (a weak prediction on background tends to pile every joint together), or when the body shrinks to a part
+of its recent size; the tracker then returns to the whole frame. A scene cut (a large change between
+consecutive frame thumbnails) also resets it. Because each region is made from the network's own keypoints, a
+wrong pose can steer the region off the person; the shrink test and the slow quarter turns keep that from
+feeding on itself.
 """
 
 from __future__ import annotations
