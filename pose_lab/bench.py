@@ -63,6 +63,7 @@ from pose_lab.inference import PoseEstimator
 from pose_lab.jsonfile import write_json
 from pose_lab.models.network import BlazePoseNet
 from pose_lab.peer import PEER_SCRIPT, check_peer_python, run_peer
+from pose_lab.predict import DEFAULT_CHECKPOINT
 from pose_lab.quantize import calibration_inputs, quantize_int8
 from pose_lab.runtime import PATHS, Infer, onnx_infer, onnx_session, torch_infer
 
@@ -497,7 +498,7 @@ def _check_peer(cfg: DictConfig) -> None:
     """The peer comparison's settings, checked before anything is timed."""
     if cfg.ckpt is None:
         raise PoseLabError("peer_python is set but ckpt is not: the comparison with MediaPipe runs a trained "
-                           "checkpoint, pass ckpt=PATH (e.g. checkpoints/base_lsp192_sigma3_l1_150.pt)")
+                           f"checkpoint, pass ckpt=PATH (e.g. ckpt={DEFAULT_CHECKPOINT})")
     check_peer_python(Path(cfg.peer_python))
     if not cfg.lsp_root:
         raise PoseLabError(f"the comparison with MediaPipe runs on LSP test images: set {ROOT_ENV_VAR}=/path/to/lsp "

@@ -5,8 +5,8 @@ first: a private kernelspec written into tmp_path by ipykernel itself, looked up
 searches only there. So a clean `pip install -e '.[test]'` is enough, with or without an activated venv, and a
 user-level kernelspec pointing at another Python cannot hijack the run.
 
-The execution test needs the real LSP folder and a checkpoint: the shipped
-`checkpoints/base_lsp192_sigma3_l1_150.pt`, or any pose_lab checkpoint named by `POSE_LAB_NOTEBOOK_CHECKPOINT` (for
+The execution test needs the real LSP folder and a checkpoint: the shipped one
+(`pose_lab.predict.DEFAULT_CHECKPOINT`), or any pose_lab checkpoint named by `POSE_LAB_NOTEBOOK_CHECKPOINT` (for
 development before one is shipped).
 """
 
@@ -19,9 +19,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from pose_lab.predict import DEFAULT_CHECKPOINT
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO_ROOT / "notebooks/inspect_heatmaps.ipynb"
-SHIPPED_CHECKPOINT = Path("checkpoints/base_lsp192_sigma3_l1_150.pt")
 CHECKPOINT_ENV_VAR = "POSE_LAB_NOTEBOOK_CHECKPOINT"
 MAX_IMAGES = 40
 CELL_TIMEOUT_S = 300
@@ -47,10 +48,9 @@ def _checkpoint() -> Path:
         if not path.is_file():
             pytest.fail(f"{CHECKPOINT_ENV_VAR}={override} is not a file")
         return path.resolve()
-    path = REPO_ROOT / SHIPPED_CHECKPOINT
-    if not path.is_file():
-        pytest.skip(f"shipped checkpoint {SHIPPED_CHECKPOINT} not found (or set {CHECKPOINT_ENV_VAR}=PATH)")
-    return path
+    if not DEFAULT_CHECKPOINT.is_file():
+        pytest.skip(f"shipped checkpoint {DEFAULT_CHECKPOINT} not found (or set {CHECKPOINT_ENV_VAR}=PATH)")
+    return DEFAULT_CHECKPOINT
 
 
 def _kernel_manager(kernels_dir: Path):
