@@ -65,6 +65,26 @@ def mirror_penalty(predicted: Tensor, target: Tensor, threshold: float = 0.0) ->
     return (per_pixel * mask).sum() / mask.sum().clamp(min=1)
 
 
+def mirror_suppression(predicted: Tensor, target: Tensor, threshold: float = 0.0) -> Tensor:
+    """A negative term that cannot push Ĥ_j up: BCE(Ĥ_j, 0) = −log(1 − Ĥ_j), weighted by H_j'·(1 − H_j).
+
+    predicted Ĥ (B, K, h, w) probabilities of the joints, target H (B, K, h, w). The weight is largest at the
+    mirrored joint's peak and vanishes where joint j's own target is high (crossed ankles, say), so the term
+    only lowers joint j's confidence at its mirror, the error the report's §4.2 sets out to remove, and never
+    fights the joint's own BCE. Pixels with H_j' ≤ threshold and self-mirrored joints are left out; the mean
+    is over the weights. Zero when no pixel qualifies.
+    """
+    target = target.float()
+    mirrored = mirrored_heatmaps(target)
+    weight = mirrored * (1.0 - target) * ((mirrored > threshold) & _has_mirror(target.device))
+    per_pixel = F.binary_cross_entropy(predicted.float(), torch.zeros_like(mirrored), reduction="none")
+    return (per_pixel * weight).sum() / weight.sum().clamp(min=1e-6)
+
+
+# NegativeHeatmapBCE's `penalty` choices: the report's term as written, and the suppression-only term.
+MIRROR_PENALTIES = {"report": mirror_penalty, "suppress": mirror_suppression}
+
+
 class NegativeHeatmapDiff(nn.Module):
     """Report §4.2 attempt 1: smooth L1 between tanh heatmaps (B, K, h, w) and A = H_j − H_j'.
 
@@ -88,12 +108,17 @@ class NegativeHeatmapBCE(nn.Module):
     "equivalent to BCE(H_j', 1 − Ĥ_j)" names the joint's own prediction Ĥ_j: the joint channels keep plain
     BCE against H_j, the extra channels learn H_j' with plain BCE, and `mirror_penalty` adds
     BCE(H_j', 1 − Ĥ_j) where H_j' > threshold (0 in the report), weighted by `negative_weight`.
+    `penalty="suppress"` swaps that term for `mirror_suppression`: the report's term is smallest at
+    Ĥ_j = 1 − H_j', so it pulls the joint maps towards 1 wherever the mirror's Gaussian is small.
     """
 
-    def __init__(self, negative_weight: float = 1.0, threshold: float = 0.0) -> None:
+    def __init__(self, negative_weight: float = 1.0, threshold: float = 0.0, penalty: str = "report") -> None:
         super().__init__()
+        if penalty not in MIRROR_PENALTIES:
+            raise ValueError(f"unknown mirror penalty {penalty!r}; valid: {', '.join(MIRROR_PENALTIES)}")
         self.negative_weight = negative_weight
         self.threshold = threshold
+        self.penalty = MIRROR_PENALTIES[penalty]
 
     def forward(self, predicted: Tensor, target: Tensor) -> Tensor:
         joints = target.shape[1]
@@ -107,7 +132,7 @@ class NegativeHeatmapBCE(nn.Module):
         return (
             F.binary_cross_entropy(main, target)
             + F.binary_cross_entropy(mirror, mirrored_heatmaps(target))
-            + self.negative_weight * mirror_penalty(main, target, self.threshold)
+            + self.negative_weight * self.penalty(main, target, self.threshold)
         )
 
 

@@ -74,6 +74,7 @@ REPORT_ROW: dict[str, str | None] = {
     "arch_mod": "Architecture Modifications",
     "neg_heatmap_diff": None,
     "neg_heatmap": "Heatmap Loss Modifications",
+    "neg_heatmap_suppress": "Heatmap Loss Modifications",  # ours: neg_heatmap with another negative term
     "vit": "ViT Modules Modifications",
     "vit2": "ViT Modules Modifications",
     "cbam": "CBAM Modules Modifications",

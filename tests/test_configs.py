@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from timm.layers.cbam import CbamModule
 from torch import nn
 
-from pose_lab.losses import NegativeHeatmapBCE, NegativeHeatmapDiff
+from pose_lab.losses import NegativeHeatmapBCE, NegativeHeatmapDiff, mirror_suppression
 from pose_lab.models.blocks.vit_bridge import ViTBridge
 from pose_lab.module import PoseLitModule
 
@@ -49,6 +49,8 @@ VARIANTS: dict[str, Callable[[PoseLitModule], bool]] = {
     and isinstance(m.loss.heatmap, NegativeHeatmapDiff),
     "neg_heatmap": lambda m: m.net.heatmap_branch.heatmap_conv.out_channels == 2 * m.net.num_joints
     and isinstance(m.loss.heatmap, NegativeHeatmapBCE),
+    "neg_heatmap_suppress": lambda m: m.net.heatmap_branch.heatmap_conv.out_channels == 2 * m.net.num_joints
+    and isinstance(m.loss.heatmap, NegativeHeatmapBCE) and m.loss.heatmap.penalty is mirror_suppression,
     "vit": lambda m: isinstance(m.net.heatmap_branch.bridge, ViTBridge)
     and _has(m.net.heatmap_branch.bridge.patch_embed, nn.Linear)
     and isinstance(m.net.heatmap_branch.bridge.upsample, nn.Upsample),

@@ -12,6 +12,7 @@ from pose_lab.losses import (
     NegativeHeatmapDiff,
     difference_target,
     mirror_penalty,
+    mirror_suppression,
     mirrored_heatmaps,
 )
 from pose_lab.skeleton import FLIP_PARTNERS, NUM_JOINTS, joint_index
@@ -103,3 +104,39 @@ def test_negative_heatmap_bce_sums_joint_mirror_and_negative_terms() -> None:
     assert loss.item() == pytest.approx(joint + mirror + 0.5 * negative, rel=1e-5)
     with pytest.raises(ValueError, match="extra_heatmaps"):
         NegativeHeatmapBCE()(predicted[:, :NUM_JOINTS], target)
+
+
+def test_mirror_suppression_only_lowers_the_joint_at_its_mirror() -> None:
+    target = _ankles_and_neck()
+    target[0, RIGHT_ANKLE, 0, 0] = 0.8
+    target[0, LEFT_ANKLE, 1, 1] = 0.6
+    predicted = torch.full((1, NUM_JOINTS, 2, 2), 0.5)
+    predicted[0, LEFT_ANKLE, 0, 0] = 0.9  # left-ankle intensity at the right ankle
+    predicted.requires_grad_(True)
+    penalty = mirror_suppression(predicted, target)
+    # Weights H_j'·(1 − H_j): 0.8 at (left ankle, (0, 0)) and 0.6 at (right ankle, (1, 1)); BCE(ŷ, 0) = −log(1 − ŷ).
+    expected = (0.8 * -math.log(1 - 0.9) + 0.6 * -math.log(1 - 0.5)) / (0.8 + 0.6)
+    assert penalty.item() == pytest.approx(expected, rel=1e-5)
+    penalty.backward()
+    touched = predicted.grad[0].abs() > 0
+    assert touched.sum() == 2 and touched[LEFT_ANKLE, 0, 0] and touched[RIGHT_ANKLE, 1, 1]
+    assert (predicted.grad[0][touched] > 0).all()  # every touched pixel is pushed down, none up
+
+
+def test_mirror_suppression_spares_pixels_where_the_joint_itself_is() -> None:
+    target = torch.zeros(1, NUM_JOINTS, 1, 1)
+    target[0, RIGHT_ANKLE] = target[0, LEFT_ANKLE] = 1.0  # both ankles on one pixel
+    predicted = torch.full((1, NUM_JOINTS, 1, 1), 0.9)
+    assert mirror_suppression(predicted, target).item() == 0.0
+    assert mirror_penalty(predicted, target).item() > 0.0  # the report's term fights the joint's own target there
+
+
+def test_negative_heatmap_bce_takes_its_penalty_by_name() -> None:
+    target = _ankles_and_neck()
+    predicted = torch.full((1, 2 * NUM_JOINTS, 2, 2), 0.5)
+    predicted[0, LEFT_ANKLE, 0, 0] = 0.9
+    plain = NegativeHeatmapBCE(negative_weight=0.0)(predicted, target)
+    suppressing = NegativeHeatmapBCE(negative_weight=1.0, penalty="suppress")(predicted, target)
+    assert suppressing.item() == pytest.approx(plain.item() + mirror_suppression(predicted[:, :NUM_JOINTS], target).item())
+    with pytest.raises(ValueError, match="suppress"):
+        NegativeHeatmapBCE(penalty="mirror")
