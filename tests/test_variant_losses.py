@@ -29,6 +29,17 @@ def _ankles_and_neck(h: int = 2, w: int = 2) -> torch.Tensor:
     return target
 
 
+def _left_ankle_seen_at_the_right() -> tuple[torch.Tensor, torch.Tensor]:
+    """Targets with ankle peaks 0.8 (right, (0, 0)) and 0.6 (left, (1, 1)), and joint predictions of 0.5
+    everywhere but 0.9 for the left ankle at the right ankle's peak (requires grad)."""
+    target = _ankles_and_neck()
+    target[0, RIGHT_ANKLE, 0, 0] = 0.8
+    target[0, LEFT_ANKLE, 1, 1] = 0.6
+    predicted = torch.full((1, NUM_JOINTS, 2, 2), 0.5)
+    predicted[0, LEFT_ANKLE, 0, 0] = 0.9
+    return target, predicted.requires_grad_(True)
+
+
 def test_mirrored_maps_come_from_the_skeleton_partners() -> None:
     target = torch.arange(NUM_JOINTS, dtype=torch.float32).view(1, NUM_JOINTS, 1, 1)
     mirrored = mirrored_heatmaps(target)
@@ -58,12 +69,7 @@ def test_difference_loss_is_smooth_l1_to_the_difference_target() -> None:
 
 
 def test_mirror_penalty_acts_on_the_joint_channel_at_its_mirror_only() -> None:
-    target = _ankles_and_neck()
-    target[0, RIGHT_ANKLE, 0, 0] = 0.8
-    target[0, LEFT_ANKLE, 1, 1] = 0.6
-    predicted = torch.full((1, NUM_JOINTS, 2, 2), 0.5)
-    predicted[0, LEFT_ANKLE, 0, 0] = 0.9  # left-ankle intensity at the right ankle
-    predicted.requires_grad_(True)
+    target, predicted = _left_ankle_seen_at_the_right()
     penalty = mirror_penalty(predicted, target)
     # Two masked pixels: (left ankle, y = 0.8, ŷ = 0.9) and (right ankle, y = 0.6, ŷ = 0.5).
     left = -(0.8 * math.log(1 - 0.9) + 0.2 * math.log(0.9))
@@ -107,12 +113,7 @@ def test_negative_heatmap_bce_sums_joint_mirror_and_negative_terms() -> None:
 
 
 def test_mirror_suppression_only_lowers_the_joint_at_its_mirror() -> None:
-    target = _ankles_and_neck()
-    target[0, RIGHT_ANKLE, 0, 0] = 0.8
-    target[0, LEFT_ANKLE, 1, 1] = 0.6
-    predicted = torch.full((1, NUM_JOINTS, 2, 2), 0.5)
-    predicted[0, LEFT_ANKLE, 0, 0] = 0.9  # left-ankle intensity at the right ankle
-    predicted.requires_grad_(True)
+    target, predicted = _left_ankle_seen_at_the_right()
     penalty = mirror_suppression(predicted, target)
     # Weights H_j'·(1 − H_j): 0.8 at (left ankle, (0, 0)) and 0.6 at (right ankle, (1, 1)); BCE(ŷ, 0) = −log(1 − ŷ).
     expected = (0.8 * -math.log(1 - 0.9) + 0.6 * -math.log(1 - 0.5)) / (0.8 + 0.6)
