@@ -4,8 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LSP ?= $(or $(POSE_LAB_LSP_ROOT),../shared/datasets/lsp)
 ARGS ?=
-# The shipped checkpoint (README: Model card).
-CKPT ?= checkpoints/base_lsp192_sigma3_l1_150.pt
+# A checkpoint to score; empty = the shipped one (README: Model card).
+CKPT ?=
 
 .PHONY: help setup train train-l1 evaluate demo sweep bench report keep test test-full clean peer-venv exercise-bench
 
@@ -27,10 +27,10 @@ train-l1:  ## the previous shipped recipe's step 2: the regression phase again w
 	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train experiment=lsp192_regression_l1 phase.init_from=$(INIT) $(ARGS)
 
 evaluate:  ## score a checkpoint: make evaluate CKPT=path/to/best.ckpt
-	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.evaluate ckpt=$(CKPT) $(ARGS)
+	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.evaluate ckpt=$(or $(CKPT),null) $(ARGS)
 
 demo:  ## score the shipped checkpoint on the 1000 LSP test images and print its PCK table
-	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.evaluate ckpt=$(CKPT) data.split=standard $(ARGS)
+	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.evaluate ckpt=$(or $(CKPT),null) data.split=standard $(ARGS)
 
 test:  ## the default test run (no slow tests), < 10 min on 2 CPU cores
 	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pytest -m "not slow and not gpu"

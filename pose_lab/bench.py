@@ -63,7 +63,7 @@ from pose_lab.inference import PoseEstimator
 from pose_lab.jsonfile import write_json
 from pose_lab.models.network import BlazePoseNet
 from pose_lab.peer import PEER_SCRIPT, check_peer_python, run_peer
-from pose_lab.predict import DEFAULT_CHECKPOINT
+from pose_lab.checkpoint import DEFAULT_CHECKPOINT
 from pose_lab.quantize import calibration_inputs, quantize_int8
 from pose_lab.runtime import PATHS, Infer, onnx_infer, onnx_session, torch_infer
 

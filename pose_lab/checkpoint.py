@@ -20,6 +20,15 @@ import pose_lab
 from pose_lab.errors import PoseLabError
 from pose_lab.module import PoseLitModule
 
+# The committed default model (README: Model card): what predict, evaluate and the exercise commands use when
+# ckpt is null.
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "base_lsp192_sigma3_l1_150.pt"
+
+
+def checkpoint_path(ckpt: str | Path | None) -> Path:
+    """A command's `ckpt` setting as a path: null (or empty) means the shipped DEFAULT_CHECKPOINT."""
+    return Path(ckpt) if ckpt else DEFAULT_CHECKPOINT
+
 CONFIG_KEYS = ("model", "codec", "data")
 
 

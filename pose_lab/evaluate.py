@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from pose_lab import skeleton
-from pose_lab.checkpoint import load_module
+from pose_lab.checkpoint import checkpoint_path, load_module
 from pose_lab.errors import exit_on_user_error
 from pose_lab.jsonfile import write_json
 from pose_lab.metrics import PCK_PROTOCOLS, pck_hits
@@ -82,6 +82,7 @@ def format_table(scores: dict[str, dict[str, dict[str, Any]]]) -> str:
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    cfg.ckpt = str(checkpoint_path(cfg.ckpt))
     result = predict_subset(cfg)
     scores = {output: score(result[output], result["truth"]) for output in OUTPUTS}
     out_dir = Path(cfg.paths.output_dir)

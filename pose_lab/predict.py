@@ -22,14 +22,13 @@ import numpy as np
 from omegaconf import DictConfig
 
 from pose_lab import skeleton
+from pose_lab.checkpoint import checkpoint_path
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.export import onnx_beside
 from pose_lab.inference import PoseEstimator, Prediction
 from pose_lab.jsonfile import write_json
 from pose_lab.viz import draw_skeleton
 
-# The committed default model, used when ckpt is null.
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "base_lsp192_sigma3_l1_150.pt"
 # What a folder input picks up (a glob takes whatever files it matches).
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # What the third number of a joint's entry is, per inference path.
@@ -91,7 +90,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     if cfg.batch_size < 1:
         raise PoseLabError(f"batch_size must be >= 1, got {cfg.batch_size}")
     files = find_images(str(cfg.input))
-    checkpoint = Path(cfg.ckpt) if cfg.ckpt else DEFAULT_CHECKPOINT
+    checkpoint = checkpoint_path(cfg.ckpt)
     if not cfg.ckpt and not checkpoint.is_file():
         raise PoseLabError(f"no ckpt given and the default {checkpoint} is not there: pass ckpt=PATH "
                            "(a checkpoint written by pose_lab.train or pose_lab.checkpoint)")

@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
-from pose_lab.checkpoint import CheckpointError, load_module, load_weights, slim
+from pose_lab.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, checkpoint_path, load_module, load_weights, slim
 from pose_lab.evaluate import evaluate
 from pose_lab.metrics import pck
 from pose_lab.train import train
@@ -115,3 +115,10 @@ def test_heatmap_refine_changes_only_the_heatmap_keypoints(trained, tiny_lsp_roo
     # Both refine the same argmax pixel, by at most 0.5 and 0.25 heatmap pixels: 0.75 heatmap pixels of 2 input
     # pixels apart, times the letterbox scale (fixture images of at most 200 pixels, input 64).
     assert np.abs(runs["dark"]["heatmap"][..., :2] - runs["quarter"]["heatmap"][..., :2]).max() <= 0.75 * 2 * 200 / 64
+
+
+def test_no_ckpt_means_the_shipped_checkpoint(tmp_path) -> None:
+    assert checkpoint_path(None) == checkpoint_path("") == DEFAULT_CHECKPOINT
+    assert checkpoint_path(tmp_path / "mine.pt") == tmp_path / "mine.pt"
+    cfg = _eval_cfg("null", tmp_path, tmp_path / "out", "standard")
+    assert cfg.ckpt is None  # `make demo` passes ckpt=null; evaluate() scores DEFAULT_CHECKPOINT then

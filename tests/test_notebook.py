@@ -6,7 +6,7 @@ searches only there. So a clean `pip install -e '.[test]'` is enough, with or wi
 user-level kernelspec pointing at another Python cannot hijack the run.
 
 The execution test needs the real LSP folder and a checkpoint: the shipped one
-(`pose_lab.predict.DEFAULT_CHECKPOINT`), or any pose_lab checkpoint named by `POSE_LAB_NOTEBOOK_CHECKPOINT` (for
+(`pose_lab.checkpoint.DEFAULT_CHECKPOINT`), or any pose_lab checkpoint named by `POSE_LAB_NOTEBOOK_CHECKPOINT` (for
 development before one is shipped).
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from pose_lab.predict import DEFAULT_CHECKPOINT
+from pose_lab.checkpoint import DEFAULT_CHECKPOINT
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO_ROOT / "notebooks/inspect_heatmaps.ipynb"

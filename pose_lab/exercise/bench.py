@@ -32,9 +32,10 @@ from omegaconf import DictConfig
 
 from pose_lab import skeleton
 from pose_lab.bench import CONF_DIR, machine_info, rerun_command
+from pose_lab.checkpoint import checkpoint_path
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.exercise.pipeline import KeypointSource, SourcePose
-from pose_lab.exercise.run import build_pipeline, build_source, checkpoint_path
+from pose_lab.exercise.run import build_pipeline, build_source
 from pose_lab.exercise.video import open_frames
 from pose_lab.jsonfile import write_json
 from pose_lab.metrics import pck_hits
@@ -209,7 +210,7 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command,
         "machine": machine_info(),
-        "pipeline": {"overrides": list(cfg.pipeline), "checkpoint": _shown(checkpoint_path(pipeline_cfg)),
+        "pipeline": {"overrides": list(cfg.pipeline), "checkpoint": _shown(checkpoint_path(pipeline_cfg.ckpt)),
                      "backend": pipeline_cfg.backend,
                      "keypoints": pipeline_cfg.keypoints, "threads": pipeline_cfg.threads},
         "peer": theirs[0]["peer"] if peer is not None and theirs else None,

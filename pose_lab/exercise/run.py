@@ -23,14 +23,10 @@ from pose_lab.exercise.tracking import TrackingSettings
 from pose_lab.exercise.video import open_frames
 from pose_lab.export import onnx_beside
 from pose_lab.inference import PoseEstimator
-from pose_lab.predict import DEFAULT_CHECKPOINT
+from pose_lab.checkpoint import checkpoint_path
 
 # The network path each keypoint choice needs.
 NETWORK_PATH: dict[str, str] = {"regression": "regression", "heatmap": "full"}
-
-
-def checkpoint_path(cfg: DictConfig) -> Path:
-    return Path(cfg.ckpt) if cfg.ckpt else DEFAULT_CHECKPOINT
 
 
 def onnx_file(cfg: DictConfig) -> Path:
@@ -38,7 +34,7 @@ def onnx_file(cfg: DictConfig) -> Path:
     when cfg.int8), exported there when missing or made from another checkpoint."""
     if cfg.onnx:
         return Path(cfg.onnx)
-    return onnx_beside(checkpoint_path(cfg), NETWORK_PATH[cfg.keypoints], cfg.flip_test, int8=cfg.int8,
+    return onnx_beside(checkpoint_path(cfg.ckpt), NETWORK_PATH[cfg.keypoints], cfg.flip_test, int8=cfg.int8,
                        lsp_root=cfg.lsp_root)
 
 
@@ -46,7 +42,7 @@ def build_source(cfg: DictConfig) -> KeypointSource:
     """The keypoint source cfg asks for: checkpoint, backend, keypoints (regression or heatmap)."""
     if cfg.keypoints not in NETWORK_PATH:
         raise PoseLabError(f"keypoints={cfg.keypoints}: choose regression or heatmap")
-    checkpoint = checkpoint_path(cfg)
+    checkpoint = checkpoint_path(cfg.ckpt)
     onnx = onnx_file(cfg) if cfg.backend == "onnxruntime" else None
     estimator = PoseEstimator.from_checkpoint(checkpoint, device=cfg.device, backend=cfg.backend, onnx_path=onnx,
                                               threads=cfg.threads, flip_test=cfg.flip_test)
@@ -71,7 +67,7 @@ def analyse_video(cfg: DictConfig, source: KeypointSource | None = None) -> dict
     started = time.perf_counter()
     with frames, outputs:
         outputs.extra["settings"] = {
-            "checkpoint": str(checkpoint_path(cfg)), "backend": cfg.backend, "keypoints": cfg.keypoints,
+            "checkpoint": str(checkpoint_path(cfg.ckpt)), "backend": cfg.backend, "keypoints": cfg.keypoints,
             "rotation_applied_deg": frames.rotation, "frame_size": list(frames.size),
         }
         for index, seconds, frame in islice(frames, cfg.max_frames):
