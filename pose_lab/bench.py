@@ -46,7 +46,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from pose_lab.checkpoint import load_module
+from pose_lab.checkpoint import DEFAULT_CHECKPOINT, load_module
 from pose_lab.data.lsp import (
     JOINTS_FILE,
     ROOT_ENV_VAR,
@@ -63,7 +63,6 @@ from pose_lab.inference import PoseEstimator
 from pose_lab.jsonfile import write_json
 from pose_lab.models.network import BlazePoseNet
 from pose_lab.peer import PEER_SCRIPT, check_peer_python, run_peer
-from pose_lab.checkpoint import DEFAULT_CHECKPOINT
 from pose_lab.quantize import calibration_inputs, quantize_int8
 from pose_lab.runtime import PATHS, Infer, onnx_infer, onnx_session, torch_infer
 

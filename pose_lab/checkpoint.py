@@ -29,6 +29,7 @@ def checkpoint_path(ckpt: str | Path | None) -> Path:
     """A command's `ckpt` setting as a path: null (or empty) means the shipped DEFAULT_CHECKPOINT."""
     return Path(ckpt) if ckpt else DEFAULT_CHECKPOINT
 
+
 CONFIG_KEYS = ("model", "codec", "data")
 
 

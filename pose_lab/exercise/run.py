@@ -16,6 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from pose_lab.checkpoint import checkpoint_path
 from pose_lab.errors import PoseLabError
 from pose_lab.exercise.outputs import ExerciseOutputs, summary_text
 from pose_lab.exercise.pipeline import ExercisePipeline, KeypointSource, estimator_source
@@ -23,7 +24,6 @@ from pose_lab.exercise.tracking import TrackingSettings
 from pose_lab.exercise.video import open_frames
 from pose_lab.export import onnx_beside
 from pose_lab.inference import PoseEstimator
-from pose_lab.checkpoint import checkpoint_path
 
 # The network path each keypoint choice needs.
 NETWORK_PATH: dict[str, str] = {"regression": "regression", "heatmap": "full"}
