@@ -18,6 +18,8 @@ from pose_lab.module import PoseLitModule
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+# Single-run recipes (ablation is a multirun sweep over the models, composed in test_sweeps).
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml") if p.stem != "ablation")
 # The other groups train.yaml chooses from (hydra/ is Hydra's own config, composed in every test anyway);
 # groups of other entry points (e.g. bench, exercise) do not compose with train.yaml.
 TRAIN_GROUPS = [
@@ -104,3 +106,19 @@ def test_other_option_composes(train_cfg, group: str, option: str) -> None:
     # Resolves every interpolation; ??? values (e.g. phase.init_from) are for the user to give.
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     assert cfg.model.net.num_joints == 14
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_stages_each_name_what_they_train(train_cfg, name: str) -> None:
+    stages = train_cfg(f"experiment={name}").phase.stages
+    assert stages, f"experiment={name} has no phase stage"
+    for stage_name, stage in stages.items():
+        assert stage.get("train") and stage.epochs > 0, f"experiment={name}: stage {stage_name} is incomplete"
+
+
+def test_reg120_recipe_lengthens_only_the_regression_phase(train_cfg) -> None:
+    shipped = OmegaConf.to_container(train_cfg("experiment=lsp192_sigma3_l1_150").phase)
+    longer = OmegaConf.to_container(train_cfg("experiment=lsp192_sigma3_l1_150_reg120").phase)
+    assert (shipped["stages"]["regression"]["epochs"], longer["stages"]["regression"]["epochs"]) == (40, 120)
+    longer["stages"]["regression"]["epochs"] = 40
+    assert longer == shipped
