@@ -40,6 +40,11 @@ def _has_mirror(device: torch.device) -> Tensor:
     return flags.view(1, -1, 1, 1)
 
 
+def _mirror_region(mirrored: Tensor, threshold: float) -> Tensor:
+    """(B, K, h, w) True where the mirrored joint's map H_j' exceeds threshold, for joints with a distinct mirror."""
+    return (mirrored > threshold) & _has_mirror(mirrored.device)
+
+
 def difference_target(heatmaps: Tensor) -> Tensor:
     """Report §4.2 attempt 1 target A = H_j − H_j' in [-1, 1]: (B, K, h, w) → (B, K, h, w).
 
@@ -60,7 +65,7 @@ def mirror_penalty(predicted: Tensor, target: Tensor, threshold: float = 0.0) ->
     Zero when no pixel qualifies (e.g. every mirrored joint unlabelled).
     """
     mirrored = mirrored_heatmaps(target.float())
-    mask = (mirrored > threshold) & _has_mirror(target.device)
+    mask = _mirror_region(mirrored, threshold)
     per_pixel = F.binary_cross_entropy(1.0 - predicted.float(), mirrored, reduction="none")
     return (per_pixel * mask).sum() / mask.sum().clamp(min=1)
 
@@ -76,7 +81,7 @@ def mirror_suppression(predicted: Tensor, target: Tensor, threshold: float = 0.0
     """
     target = target.float()
     mirrored = mirrored_heatmaps(target)
-    weight = mirrored * (1.0 - target) * ((mirrored > threshold) & _has_mirror(target.device))
+    weight = mirrored * (1.0 - target) * _mirror_region(mirrored, threshold)
     per_pixel = F.binary_cross_entropy(predicted.float(), torch.zeros_like(mirrored), reduction="none")
     return (per_pixel * weight).sum() / weight.sum().clamp(min=1e-6)
 
