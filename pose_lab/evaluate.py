@@ -36,7 +36,7 @@ def _device(name: str) -> torch.device:
 @torch.inference_mode()
 def predict_subset(cfg: DictConfig) -> dict[str, Any]:
     """Run the checkpoint over one subset; returns predictions per output, ground truth and image numbers."""
-    module, ckpt_cfg = load_module(cfg.ckpt)
+    module, ckpt_cfg = load_module(checkpoint_path(cfg.ckpt))
     if cfg.flip_test:
         module.net = FlipAveraged(module.net)
     if cfg.heatmap_refine:
@@ -82,7 +82,7 @@ def format_table(scores: dict[str, dict[str, dict[str, Any]]]) -> str:
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    cfg.ckpt = str(checkpoint_path(cfg.ckpt))
+    """Score cfg.ckpt (null: the shipped checkpoint) on cfg.subset; writes metrics.json and the predictions."""
     result = predict_subset(cfg)
     scores = {output: score(result[output], result["truth"]) for output in OUTPUTS}
     out_dir = Path(cfg.paths.output_dir)
@@ -92,7 +92,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         np.save(out_dir / f"predictions_{output}.npy", array)
     np.save(out_dir / "image_numbers.npy", result["number"].numpy())
     summary = {
-        "checkpoint": str(cfg.ckpt),
+        "checkpoint": str(checkpoint_path(cfg.ckpt)),
         "split": OmegaConf.to_container(cfg.data, resolve=True)["split"],
         "subset": cfg.subset,
         "flip_test": bool(cfg.flip_test),

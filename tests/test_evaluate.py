@@ -117,8 +117,11 @@ def test_heatmap_refine_changes_only_the_heatmap_keypoints(trained, tiny_lsp_roo
     assert np.abs(runs["dark"]["heatmap"][..., :2] - runs["quarter"]["heatmap"][..., :2]).max() <= 0.75 * 2 * 200 / 64
 
 
-def test_no_ckpt_means_the_shipped_checkpoint(tmp_path) -> None:
+def test_no_ckpt_means_the_shipped_checkpoint(tiny_lsp_root, tmp_path) -> None:
     assert checkpoint_path(None) == checkpoint_path("") == DEFAULT_CHECKPOINT
     assert checkpoint_path(tmp_path / "mine.pt") == tmp_path / "mine.pt"
-    cfg = _eval_cfg("null", tmp_path, tmp_path / "out", "standard")
-    assert cfg.ckpt is None  # `make demo` passes ckpt=null; evaluate() scores DEFAULT_CHECKPOINT then
+    cfg = _eval_cfg("null", tiny_lsp_root, tmp_path / "out", "{train: [1, 8], val: [9, 12], test: [13, 16]}")
+    assert cfg.ckpt is None  # `make demo` passes ckpt=null
+    written = evaluate(cfg)
+    assert written["checkpoint"] == str(DEFAULT_CHECKPOINT) and written["num_images"] == 4
+    assert cfg.ckpt is None  # the caller's config is left as given
