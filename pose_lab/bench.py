@@ -62,11 +62,11 @@ from pose_lab.export import export_onnx, int8_output, onnx_metadata
 from pose_lab.inference import PoseEstimator
 from pose_lab.jsonfile import write_json
 from pose_lab.models.network import BlazePoseNet
+from pose_lab.paths import CONF_DIR
 from pose_lab.peer import PEER_SCRIPT, check_peer_python, run_peer
 from pose_lab.quantize import calibration_inputs, quantize_int8
 from pose_lab.runtime import PATHS, Infer, onnx_infer, onnx_session, torch_infer
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
 # The peer comparison's ONNX Runtime sides, as (inference path, int8): the regression path (backend=onnxruntime
 # or both), its int8 copy (peer_int8=true), and the heatmap path, keypoints decoded from its heatmaps, with its

@@ -37,6 +37,7 @@ from omegaconf.errors import OmegaConfBaseException
 from yaml import YAMLError
 
 from pose_lab.errors import PoseLabError, exit_on_user_error
+from pose_lab.paths import shown_path
 from pose_lab.train import RUN_CONFIG, RUN_OVERRIDES
 
 METRICS_FILE = "metrics.json"
@@ -497,15 +498,9 @@ def problems(root: Path, summary: dict[Group, list[VariantRow]]) -> list[str]:
     return lines
 
 
-def run_name(run: Run, root: Path) -> str:
-    """The run's folder relative to `root`; its own name when it is `root` (a run passed as the sweep)."""
-    relative = run.folder.relative_to(root)
-    return run.folder.name if relative == Path(".") else str(relative)
-
-
-def sweep_commands(sweep_dirs: list[Path], root: Path, runs: list[Run]) -> list[str]:
-    """The command of each sweep (its multirun.yaml) and of each run outside any sweep (.hydra/overrides.yaml);
-    run folders are named relative to `root`."""
+def sweep_commands(sweep_dirs: list[Path], runs: list[Run]) -> list[str]:
+    """The command of each sweep (its multirun.yaml) and of each run outside any sweep (.hydra/overrides.yaml),
+    each run named by its shown_path."""
     commands = []
     sweeps = sorted(path.parent for sweep_dir in sweep_dirs for path in sweep_dir.rglob(MULTIRUN_FILE))
     for folder in sweeps:
@@ -522,9 +517,9 @@ def sweep_commands(sweep_dirs: list[Path], root: Path, runs: list[Run]) -> list[
         overrides = run_overrides(run)
         if overrides is not None:
             words = ["python", "-m", "pose_lab.train", *overrides]
-            commands.append(f"`{shlex.join(words)}` (run `{run_name(run, root)}`)")
+            commands.append(f"`{shlex.join(words)}` (run `{shown_path(run.folder)}`)")
         else:
-            commands.append(f"not recorded for `{run_name(run, root)}` (no {RUN_OVERRIDES} or .hydra/overrides.yaml)")
+            commands.append(f"not recorded for `{shown_path(run.folder)}` (no {RUN_OVERRIDES} or .hydra/overrides.yaml)")
     return commands
 
 
@@ -577,7 +572,7 @@ def levers_section(runs: list[Run], root: Path, label: str | None = None) -> lis
                    "heatmap scores compare."] if untrained else []),
             *(["", "`+key=value`: a setting the control's config lacks (pose_lab gained it after the control ran, "
                    "or the run added it)."] if added else []),
-            "", "Lever runs:", "", *(f"- {command}" for command in sweep_commands([root], root, runs))]
+            "", "Lever runs:", "", *(f"- {command}" for command in sweep_commands([root], runs))]
 
 
 def machine_lines(bench: dict[str, Any]) -> list[str]:
@@ -830,7 +825,7 @@ def render(cfg: DictConfig, sweep_dirs: list[Path], runs: list[Run], summary: di
     lines += ["", "## Missing or failed runs", "",
               *(issues or [f"{NOTHING_MISSING} {METRICS_FILE} and every variant the same seeds."])]
     lines += ["", "## How these numbers were made", "", "Sweep:", "",
-              *(f"- {command}" for command in sweep_commands(sweep_dirs, root, runs)),
+              *(f"- {command}" for command in sweep_commands(sweep_dirs, runs)),
               "", "Report:", "", f"- `{report_command(cfg)}`"]
     if bench is not None:
         lines += ["", f"Latency machine (from `{cfg.bench}`):", "", *machine_lines(bench)]
@@ -959,8 +954,7 @@ def report(cfg: DictConfig) -> dict[str, Any]:
         lever_dirs = sweep_folders(cfg.levers)
         levers = ([run for folder in lever_dirs for run in collect_runs(folder)], common_root(lever_dirs))
     text = render(cfg, sweep_dirs, runs, summary, bench, plot, note, exercise, peer, levers)
-    # Merged folders are named as typed (relative to the working directory, the repository root under make).
-    named = [folder.relative_to(Path.cwd()) if folder.is_relative_to(Path.cwd()) else folder for folder in sweep_dirs]
+    named = [shown_path(folder) for folder in sweep_dirs]
     output.write_text(merge_report(output.read_text(), text, named) if cfg.merge else text)
     print(f"wrote {output}" + (f" and {plot}" if plot else ""))
     return {"output": str(output), "plot": str(plot) if plot else None, "groups": summary}

@@ -182,7 +182,7 @@ def test_without_bench_latency_is_not_measured_and_no_plot(tmp_path: Path, sweep
 def test_runs_outside_a_multirun_give_their_own_command(tmp_path: Path, sweep: Path) -> None:
     (sweep / "multirun.yaml").unlink()
     markdown = Path(report(_cfg(tmp_path, sweep, None))["output"]).read_text()
-    assert "`python -m pose_lab.train model=cbam seed=1` (run `4_model=cbam,seed=1`)" in markdown
+    assert f"`python -m pose_lab.train model=cbam seed=1` (run `{sweep / '4_model=cbam,seed=1'}`)" in markdown
 
 
 def test_a_resumed_run_gives_the_command_it_started_with(tmp_path: Path, sweep: Path) -> None:
@@ -191,7 +191,7 @@ def test_a_resumed_run_gives_the_command_it_started_with(tmp_path: Path, sweep: 
     (run / RUN_OVERRIDES).write_text((run / ".hydra" / "overrides.yaml").read_text())
     (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"resume={run}"]))  # what a resume leaves
     markdown = Path(report(_cfg(tmp_path, sweep, None))["output"]).read_text()
-    assert "`python -m pose_lab.train model=cbam seed=1` (run `4_model=cbam,seed=1`)" in markdown
+    assert f"`python -m pose_lab.train model=cbam seed=1` (run `{sweep / '4_model=cbam,seed=1'}`)" in markdown
     assert "resume=" not in markdown
 
 
@@ -348,8 +348,8 @@ def test_several_sweeps_are_reported_together(tmp_path: Path, sweep: Path, bench
     assert ("standard", 192, "pretrain+regression") in result["groups"]
     markdown = Path(result["output"]).read_text()
     assert "| `base` | 2 | 0, 1 | 43.0 ± 1.4 | 62.0 ± 1.4 | 44.5 ± 0.7 |" in markdown
-    # run folders are named from the sweeps' common root; the multirun's command and the loose runs' both appear
-    assert "(run `gpu/run1`)" in markdown and "`cd /repo && python -m pose_lab.train -m" in markdown
+    # the multirun's command and the loose runs' both appear, each run named by its whole path
+    assert f"(run `{other / 'run1'}`)" in markdown and "`cd /repo && python -m pose_lab.train -m" in markdown
     assert f"sweep=[{sweep},{other}]" in markdown
 
 
@@ -455,8 +455,8 @@ def test_merge_replaces_and_adds_sections_and_keeps_the_rest(tmp_path: Path, swe
     closing = after.split("## How these numbers were made", 1)[1]
     # both report commands and every run's command, each under its heading, none lost
     assert closing.count("- `python -m pose_lab.report") == 2 and "merge=true" in closing
-    assert "(run `seed_1`)" in closing and "`cd /repo && python -m pose_lab.train -m" in closing
-    assert closing.index("Sweep:") < closing.index("(run `seed_1`)") < closing.index("Report:")
+    assert f"(run `{finetune / 'seed_1'}`)" in closing and "`cd /repo && python -m pose_lab.train -m" in closing
+    assert closing.index("Sweep:") < closing.index(f"(run `{finetune / 'seed_1'}`)") < closing.index("Report:")
     assert "- `2_model=base,seed=2` (base, seed 2): failed or unfinished" in after  # the old problems stay
 
     result = report(_cfg(tmp_path, finetune, "null", f"exercise_bench={path}", "merge=true"))
@@ -482,7 +482,19 @@ def test_a_labelled_merge_keeps_the_table_of_the_same_split_size_and_phases(
     assert _row(after.split(f"{old_heading}: sigma 3")[0], "base") == _row(before, "base")
     assert "| `base` | 1 | 0 | 55.0 |" in after.split(f"{old_heading}: sigma 3")[1]
     assert "merge=true 'label=sigma 3'" in after  # the recorded command reproduces the heading
-    assert "(run `seed_0`)" in after  # a run passed as the sweep is named by its folder
+    assert f"(run `{recipe / 'seed_0'}`)" in after  # a run passed as the sweep is named by its path
+
+
+def test_runs_of_the_same_name_from_two_merges_keep_apart_in_the_closing_list(
+        tmp_path: Path, sweep: Path, bench_json: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # as under make: the sweeps lie under the working directory
+    report(_cfg(tmp_path, sweep, bench_json))
+    for budget in ("short", "long"):
+        _write_run(tmp_path / budget, "cbam", "cbam", 0, (0.4, 0.5, 0.4))
+        report(_cfg(tmp_path, tmp_path / budget, "null", "merge=true", f"label={budget}"))
+    closing = (tmp_path / "out" / "RESULTS.md").read_text().split("## How these numbers were made", 1)[1]
+    assert "(run `short/cbam`)" in closing and "(run `long/cbam`)" in closing
+    assert "(run `cbam`)" not in closing
 
 
 def test_budget_line_times_only_stages_fitted_in_one_process(tmp_path: Path) -> None:

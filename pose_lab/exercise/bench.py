@@ -26,36 +26,24 @@ from typing import Any
 import hydra
 import numpy as np
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from pose_lab import skeleton
-from pose_lab.bench import CONF_DIR, machine_info, rerun_command
+from pose_lab.bench import machine_info, rerun_command
 from pose_lab.checkpoint import checkpoint_path
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.exercise.pipeline import KeypointSource, SourcePose
-from pose_lab.exercise.run import build_pipeline, build_source
+from pose_lab.exercise.run import build_pipeline, build_source, video_config
 from pose_lab.exercise.video import open_frames
 from pose_lab.jsonfile import write_json
 from pose_lab.metrics import pck_hits
+from pose_lab.paths import shown_path
 from pose_lab.peer import check_peer_python, run_peer
-
-
-def _shown(path: Path) -> str:
-    """`path` relative to the working directory when inside it (the repository root under make), else as given."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def pipeline_config(exercise: str, video: Path, overrides: list[str]) -> DictConfig:
     """conf/exercise_video.yaml for one clip, composed as the command line would."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("exercise_video", overrides=[f"video={video}", f"exercise={exercise}",
-                                                    "annotated_video=false", *overrides])
+    return video_config(f"video={video}", f"exercise={exercise}", "annotated_video=false", *overrides)
 
 
 def time_pose_lab(cfg: DictConfig, source: KeypointSource) -> dict[str, Any]:
@@ -210,7 +198,7 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command,
         "machine": machine_info(),
-        "pipeline": {"overrides": list(cfg.pipeline), "checkpoint": _shown(checkpoint_path(pipeline_cfg.ckpt)),
+        "pipeline": {"overrides": list(cfg.pipeline), "checkpoint": str(shown_path(checkpoint_path(pipeline_cfg.ckpt))),
                      "backend": pipeline_cfg.backend,
                      "keypoints": pipeline_cfg.keypoints, "threads": pipeline_cfg.threads},
         "peer": theirs[0]["peer"] if peer is not None and theirs else None,

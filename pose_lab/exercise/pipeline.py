@@ -1,6 +1,7 @@
 """Frames in, one FrameResult per frame out: the exercise pipeline as a Python API.
 
-    pipeline = ExercisePipeline(estimator_source(PoseEstimator.from_checkpoint(path)), exercise_cfg, fps=30)
+    cfg = video_config("exercise=squat")        # pose_lab.exercise.run: conf/exercise_video.yaml, the defaults
+    pipeline = build_pipeline(cfg, build_source(cfg), fps=30)   # build_source: the network cfg names
     for result in pipeline.process(frames):      # frames: (index, time_s, RGB uint8 HxWx3), e.g. a webcam loop
         print(result.reps, result.phase)
     reps = pipeline.finish()
@@ -48,7 +49,7 @@ class SourcePose(NamedTuple):
 KeypointSource = Callable[[np.ndarray, Region | None], SourcePose]
 
 
-def estimator_source(estimator: PoseEstimator, keypoints: str = "regression", min_found: float = 0.3) -> KeypointSource:
+def estimator_source(estimator: PoseEstimator, keypoints: str, min_found: float) -> KeypointSource:
     """A KeypointSource running `estimator` on one frame: its regression output (BlazePose's fast path) or,
     with keypoints="heatmap", the heatmap-decoded joints of the full path.
 
@@ -80,16 +81,18 @@ class ExercisePipeline:
         tracking: the person tracker's settings.
         smoothing: OneEuroFilter keyword arguments, in units of the frame's longer side per second.
         median_window: frames of the running median taken before the One Euro filter (1: none).
+
+    The settings have no defaults here: conf/exercise_video.yaml holds them, with their reasons
+    (pose_lab.exercise.run.build_pipeline reads them from there).
     """
 
-    def __init__(self, source: KeypointSource, exercise: DictConfig, fps: float,
-                 tracking: TrackingSettings | None = None, smoothing: dict | None = None,
-                 median_window: int = 5) -> None:
+    def __init__(self, source: KeypointSource, exercise: DictConfig, fps: float, tracking: TrackingSettings,
+                 smoothing: dict, median_window: int) -> None:
         self.source = source
         self.analysis = ExerciseAnalysis(exercise, fps)
-        self.tracker = PersonTracker(tracking or TrackingSettings())
+        self.tracker = PersonTracker(tracking)
         self.median = RunningMedian(median_window)
-        self.smoother = OneEuroFilter(**(smoothing or {}))
+        self.smoother = OneEuroFilter(**smoothing)
 
     def _reset(self) -> None:
         self.tracker.reset()

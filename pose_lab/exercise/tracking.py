@@ -43,16 +43,16 @@ THUMBNAIL_SIZE: tuple[int, int] = (32, 32)
 
 @dataclass(frozen=True)
 class TrackingSettings:
-    """conf/exercise_video.yaml `tracking`: see the comments there."""
+    """conf/exercise_video.yaml `tracking`, where the defaults and their reasons are (see run.video_config)."""
 
-    margin: float = 0.12
-    min_found_joints: int = 8
-    min_pose_fraction: float = 0.1
-    cut_threshold: float = 40.0
-    upright: bool = True
-    turn_frames: int = 5
-    min_size_ratio: float = 0.5
-    size_memory_frames: int = 15
+    margin: float
+    min_found_joints: int
+    min_pose_fraction: float
+    cut_threshold: float
+    upright: bool
+    turn_frames: int
+    min_size_ratio: float
+    size_memory_frames: int
 
 
 class PersonTracker:

@@ -22,7 +22,8 @@ from pose_lab.codecs.heatmap import GaussianHeatmap
 from pose_lab.codecs.regression import RegressionLabel
 from pose_lab.errors import PoseLabError
 from pose_lab.exercise.pipeline import SourcePose, estimator_source
-from pose_lab.exercise.run import analyse_video, onnx_file
+from pose_lab.exercise.run import analyse_video, build_pipeline, onnx_file, video_config
+from pose_lab.exercise.tracking import TrackingSettings
 from pose_lab.inference import PoseEstimator
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
@@ -90,6 +91,14 @@ def config(tmp_path: Path, video: Path, *overrides: str) -> DictConfig:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         return compose("exercise_video", overrides=[f"video={video}", f"output={tmp_path / 'out'}", *overrides])
+
+
+def test_the_python_api_builds_the_pipeline_the_command_runs() -> None:
+    cfg = video_config("exercise=pushup", "smoothing.beta=2.5", "tracking.turn_frames=3", "median_window=7")
+    pipeline = build_pipeline(cfg, ScriptedSource(np.zeros((1, skeleton.NUM_JOINTS, 2))), fps=30)
+    assert pipeline.tracker.settings == TrackingSettings(**cfg.tracking) and pipeline.tracker.settings.turn_frames == 3
+    assert pipeline.smoother.beta == 2.5 and pipeline.median.window == 7
+    assert pipeline.analysis.name == "pushup"
 
 
 def test_three_squats_end_to_end_with_every_output(tmp_path: Path) -> None:

@@ -20,8 +20,8 @@ ALL = np.ones(skeleton.NUM_JOINTS, bool)
 
 
 def _tracker(**settings: object) -> PersonTracker:
-    return PersonTracker(TrackingSettings(**{"margin": 0.25, "min_found_joints": 8, "min_pose_fraction": 0.1,
-                                             **settings}))
+    """A tracker with conf/exercise_video.yaml's tracking settings, margin 0.25 unless given."""
+    return PersonTracker(TrackingSettings(**{**OmegaConf.load(CONF).tracking, "margin": 0.25, **settings}))
 
 
 def _turned(pose: np.ndarray, degrees: float, about: tuple[float, float] = (160.0, 120.0)) -> np.ndarray:
