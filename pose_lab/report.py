@@ -376,7 +376,13 @@ def runtime_table(bench: dict[str, Any], summary: dict[Group, list[VariantRow]])
             f"{reference} each runtime runs the regression path.", "", *_markdown_table(header, body)]
 
 
-def peer_section(bench: dict[str, Any], path: str) -> list[str]:
+def heading(title: str, label: str | None) -> str:
+    """A section heading, `label` appended: a merge replaces the section of the same heading, so a labelled one
+    (another recipe's table, a candidate checkpoint's benchmarks) stands beside the unlabelled one."""
+    return f"## {title}" + (f": {label}" if label else "")
+
+
+def peer_section(bench: dict[str, Any], path: str, label: str | None = None) -> list[str]:
     """RESULTS.md's section on bench.json's peer_comparison: pose_lab's checkpoint and MediaPipe on the same LSP
     test images, time per image, pose_lab's time as a ratio of MediaPipe's, and both PCKs."""
     comparison = bench["peer_comparison"]
@@ -401,7 +407,7 @@ def peer_section(bench: dict[str, Any], path: str) -> list[str]:
     rounds = comparison.get("rounds", 1)  # bench.json files written before rounds timed each side in one pass
     interleaved = (f" in {rounds} interleaved rounds (round r: images r, r + {rounds}, …; every side in each "
                    "round, the order of the sides flipped every other round)") if rounds > 1 else ""
-    return ["", "## Speed and accuracy against MediaPipe on LSP", "",
+    return ["", heading("Speed and accuracy against MediaPipe on LSP", label), "",
             f"`{comparison['checkpoint']}` and MediaPipe{version} on the same {comparison['images']} "
             f"LSP test images (im{first:04d}–im{last:04d}, split `{_split_label(comparison['split'])}`), "
             f"each image alone (batch 1), side by side in one run{interleaved}. pose_lab's time per image: "
@@ -519,7 +525,8 @@ def sweep_commands(sweep_dirs: list[Path], runs: list[Run]) -> list[str]:
             words = ["python", "-m", "pose_lab.train", *overrides]
             commands.append(f"`{shlex.join(words)}` (run `{shown_path(run.folder)}`)")
         else:
-            commands.append(f"not recorded for `{shown_path(run.folder)}` (no {RUN_OVERRIDES} or .hydra/overrides.yaml)")
+            commands.append(f"not recorded for `{shown_path(run.folder)}` "
+                            f"(no {RUN_OVERRIDES} or .hydra/overrides.yaml)")
     return commands
 
 
@@ -560,7 +567,7 @@ def levers_section(runs: list[Run], root: Path, label: str | None = None) -> lis
     seeds = sorted({run.seed for run in runs})
     untrained = any(cell == UNTRAINED for row in body for cell in row)
     added = any(word.startswith("+") for words in changes.values() for word in words)
-    return ["", "## Levers: one change at a time" + (f": {label}" if label else ""), "",
+    return ["", heading("Levers: one change at a time", label), "",
             "Each run changes the control's recipe by the settings shown (its resolved config against the "
             "control's, in Hydra's override syntax); one seed each "
             f"({', '.join(map(str, seeds))}), test scores of the final phase with the difference from the control. "
@@ -642,7 +649,7 @@ def load_exercise_bench(path: Path) -> dict[str, Any]:
     return bench
 
 
-def exercise_section(bench: dict[str, Any], path: str) -> list[str]:
+def exercise_section(bench: dict[str, Any], path: str, label: str | None = None) -> list[str]:
     """RESULTS.md's exercise analytics section: counts against the hand counts and frames/s, side by side."""
     def count(side: dict[str, Any] | None) -> str:
         if side is None:
@@ -670,7 +677,7 @@ def exercise_section(bench: dict[str, Any], path: str) -> list[str]:
              agreement(clip), speed(clip["pose_lab"]), speed(clip["peer"])] for clip in bench["clips"]]
     overall = bench["overall"]
     ours, theirs = overall.get("pose_lab"), overall.get("peer")
-    lines = ["", "## Exercise analytics on real clips", "",
+    lines = ["", heading("Exercise analytics on real clips", label), "",
              "Repetitions counted on the real clips against their hand counts (✓ exact, ~ within the partial reps, "
              "✗ wrong), and end-to-end frames/s (decode → keypoints → smoothing → angles → counting; median of "
              f"{bench['repeats']} passes per clip, the two sides alternating), side by side in one run. Peer: "
@@ -792,8 +799,8 @@ def render(cfg: DictConfig, sweep_dirs: list[Path], runs: list[Run], summary: di
         lines += ["", "**The runs differ in split, input size or phases; each group has its own table.**"]
     for (split, size, phases), rows in summary.items():
         group_runs = [run for run in runs if (run.split, run.input_size, run.phases) == (split, size, phases)]
-        heading = f"## Split `{split}`, input {size} px, phases {phases}" + (f": {cfg.label}" if cfg.label else "")
-        lines += ["", heading, "", budget_line(group_runs), "",
+        lines += ["", heading(f"Split `{split}`, input {size} px, phases {phases}", cfg.label), "",
+                  budget_line(group_runs), "",
                   *group_table(rows, bench, size)]
         if split != "seed":
             lines += ["", "The report's numbers are on its 60/20/20 split (`data.split=seed`), not this one."]
@@ -816,9 +823,9 @@ def render(cfg: DictConfig, sweep_dirs: list[Path], runs: list[Run], summary: di
     if plot_note:
         lines += ["", plot_note]
     if peer is not None:
-        lines += peer_section(peer, f"`{cfg.peer_bench or cfg.bench}`")
+        lines += peer_section(peer, f"`{cfg.peer_bench or cfg.bench}`", cfg.label)
     if exercise is not None:
-        lines += exercise_section(exercise, f"`{cfg.exercise_bench}`")
+        lines += exercise_section(exercise, f"`{cfg.exercise_bench}`", cfg.label)
     if levers:
         lines += levers_section(*levers, label=cfg.label)
     issues = problems(root, summary)

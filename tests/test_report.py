@@ -497,6 +497,18 @@ def test_runs_of_the_same_name_from_two_merges_keep_apart_in_the_closing_list(
     assert "(run `cbam`)" not in closing
 
 
+def test_a_labelled_merge_keeps_the_benchmark_sections_beside_the_old_ones(
+        tmp_path: Path, sweep: Path, bench_json: Path) -> None:
+    shipped = _exercise_bench(tmp_path / "shipped.json", pose_lab_reps=3)
+    report(_cfg(tmp_path, sweep, bench_json, f"exercise_bench={shipped}"))
+    candidate = _exercise_bench(tmp_path / "candidate.json", pose_lab_reps=2)
+    after = Path(report(_cfg(tmp_path, "null", "null", f"exercise_bench={candidate}", "merge=true",
+                             "label=candidate"))["output"]).read_text()
+    old, new = (after.split(title, 1)[1].split("\n## ")[0] for title in (
+        "## Exercise analytics on real clips\n", "## Exercise analytics on real clips: candidate\n"))
+    assert "| 3 ✓ |" in old and "| 2 ✗ |" in new
+
+
 def test_budget_line_times_only_stages_fitted_in_one_process(tmp_path: Path) -> None:
     sweep = tmp_path / "timed"
     for seed, seconds, resumed in ((0, 600.0, False), (1, 900.0, False), (2, 60.0, True)):
