@@ -1,4 +1,5 @@
-"""How pose_lab names a file or folder in what it writes for people (RESULTS.md, benchmark records)."""
+"""Where pose_lab's own files are (its Hydra config folder), and how it names a path in what it writes for people
+(RESULTS.md, benchmark records)."""
 
 from __future__ import annotations
 
