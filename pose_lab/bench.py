@@ -38,8 +38,6 @@ from typing import Any, NamedTuple
 import hydra
 import numpy as np
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -47,6 +45,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from pose_lab.checkpoint import DEFAULT_CHECKPOINT, load_module
+from pose_lab.compose import compose_config
 from pose_lab.data.lsp import (
     JOINTS_FILE,
     ROOT_ENV_VAR,
@@ -112,14 +111,6 @@ def available_models() -> list[str]:
     return sorted(path.stem for path in (CONF_DIR / "model").glob("*.yaml"))
 
 
-def _compose_train(overrides: list[str]) -> DictConfig:
-    """train.yaml with overrides; inside `@hydra.main` Hydra is already initialised on this conf/ folder."""
-    if GlobalHydra.instance().is_initialized():
-        return compose(config_name="train", overrides=overrides)
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
-
-
 def check_models(names: list[str]) -> None:
     """Raise a PoseLabError listing the available variants when a name is not one of them."""
     models = available_models()
@@ -134,7 +125,7 @@ def build_variant(model: str, input_size: int) -> BlazePoseNet:
     """The network of conf/model/<model>.yaml at `input_size`, freshly initialised, in eval mode."""
     check_models([model])
     # Only model.net is instantiated, so train.yaml's ${hydra:...} values are never resolved.
-    cfg = _compose_train([f"model={model}", f"data.input_size={input_size}"])
+    cfg = compose_config("train", [f"model={model}", f"data.input_size={input_size}"])
     return instantiate(cfg.model.net).eval()
 
 

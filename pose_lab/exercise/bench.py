@@ -153,7 +153,6 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
     missing = [name for name in cfg.clips if not (folder / name).is_file()]
     if missing:
         raise PoseLabError(f"videos={folder}: missing {', '.join(missing)}; point videos= at the clips' folder")
-    # Read before composing the clips' configs, which re-initialise Hydra.
     command = rerun_command("pose_lab.exercise.bench")
     peer = Path(cfg.peer_python) if cfg.peer_python else None
     if peer is not None:

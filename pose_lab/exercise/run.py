@@ -14,11 +14,10 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from pose_lab.checkpoint import checkpoint_path
+from pose_lab.compose import compose_config
 from pose_lab.errors import PoseLabError
 from pose_lab.exercise.outputs import ExerciseOutputs, summary_text
 from pose_lab.exercise.pipeline import ExercisePipeline, KeypointSource, estimator_source
@@ -26,7 +25,6 @@ from pose_lab.exercise.tracking import TrackingSettings
 from pose_lab.exercise.video import open_frames
 from pose_lab.export import onnx_beside
 from pose_lab.inference import PoseEstimator
-from pose_lab.paths import CONF_DIR
 
 # The network path each keypoint choice needs.
 NETWORK_PATH: dict[str, str] = {"regression": "regression", "heatmap": "full"}
@@ -55,9 +53,7 @@ def build_source(cfg: DictConfig) -> KeypointSource:
 def video_config(*overrides: str) -> DictConfig:
     """conf/exercise_video.yaml with command-line style overrides (e.g. "exercise=pushup"), for the Python API:
     the one place the pipeline's settings (tracking, smoothing, thresholds) have their defaults."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("exercise_video", overrides=list(overrides))
+    return compose_config("exercise_video", overrides)
 
 
 def build_pipeline(cfg: DictConfig, source: KeypointSource, fps: float) -> ExercisePipeline:
