@@ -649,6 +649,11 @@ def load_exercise_bench(path: Path) -> dict[str, Any]:
     return bench
 
 
+def _perturbation(run: dict[str, Any]) -> str:
+    """A perturbed pass by its one change: "start +2" (frames skipped) or "×0.75" (frames resized)."""
+    return f"start +{run['start_frame']}" if run["start_frame"] else f"×{run['scale']:g}"
+
+
 def exercise_section(bench: dict[str, Any], path: str, label: str | None = None) -> list[str]:
     """RESULTS.md's exercise analytics section: counts against the hand counts and frames/s, side by side."""
     def count(side: dict[str, Any] | None) -> str:
@@ -666,11 +671,17 @@ def exercise_section(bench: dict[str, Any], path: str, label: str | None = None)
         value = clip.get("keypoint_agreement_with_peer")
         return "n/a" if value is None else f"{100 * value:.1f}%"
 
+    def perturbed(clip: dict[str, Any]) -> str:
+        passes = clip.get("pose_lab_perturbed") or []
+        wrong = [f"{_perturbation(run)}: {run['reps']}" for run in passes if not run["exact"]]
+        return "n/a" if not passes else (f"{len(passes) - len(wrong)} of {len(passes)} exact"
+                                         + (f" ({', '.join(wrong)})" if wrong else ""))
+
     header = ["clip", "exercise", "hand count (+ partial)", "pose_lab reps", "pose_lab reps at noted turns",
-              "peer reps", "pose_lab counter on peer keypoints", "keypoints within 0.2 torso of peer's",
+              "pose_lab counts when perturbed", "peer reps", "pose_lab counter on peer keypoints", "keypoints within 0.2 torso of peer's",
               "pose_lab frames/s", "peer frames/s"]
     body = [[f"`{clip['clip']}`", clip["exercise"], f"{clip['expected']['reps']} (+{clip['expected']['partial']})",
-             count(clip["pose_lab"]), at_turns(clip["pose_lab"].get("turns")), count(clip["peer"]),
+             count(clip["pose_lab"]), at_turns(clip["pose_lab"].get("turns")), perturbed(clip), count(clip["peer"]),
              str(clip.get("pose_lab_counter_on_peer_keypoints", "n/a"))
              + (f" ({at_turns(clip['pose_lab_counter_on_peer_keypoints_turns'])} at noted turns)"
                 if "pose_lab_counter_on_peer_keypoints_turns" in clip else ""),
@@ -684,6 +695,9 @@ def exercise_section(bench: dict[str, Any], path: str, label: str | None = None)
              f"{bench.get('peer') or 'not run'}. `pose_lab reps at noted turns`: of the turning points the clips' "
              "README notes by frame (squat and push-up bottoms, curl tops), how many a counted rep turns at, and in "
              "brackets how many counted reps turn elsewhere: a right count made of wrong reps shows here. "
+             "`pose_lab counts when perturbed`: pose_lab's count again with the clip started a few frames late, "
+             "or every frame resized, one change per pass, and the counts that were not exact: a trim or another "
+             "camera makes such changes, so an exact count that one of them breaks was luck. "
              "`pose_lab counter on peer keypoints` runs pose_lab's counting on "
              "the peer's keypoints instead of pose_lab's network: it separates counting errors from keypoint "
              "errors. `keypoints within 0.2 torso of peer's` is PCK@0.2 of pose_lab's smoothed keypoints with the "
@@ -695,6 +709,9 @@ def exercise_section(bench: dict[str, Any], path: str, label: str | None = None)
                       "counted exactly"
                   + (f"; peer {theirs['fps']:.1f} frames/s, {theirs['exact_clips']} of {theirs['clips']} exact; "
                      f"pose_lab runs at **{overall['speed_ratio']:.2f}×** the peer's speed." if theirs else ".")]
+    stability = overall.get("pose_lab_perturbed")
+    if stability and stability["passes"]:
+        lines += ["", f"Perturbed passes: {stability['exact']} of {stability['passes']} counted exactly."]
     missed = [clip for clip in bench["clips"] if not clip["pose_lab"]["exact"]]
     diagnosed = [clip for clip in missed if clip.get("pose_lab_counter_on_peer_keypoints") == clip["expected"]["reps"]]
     if missed and len(diagnosed) == len(missed):

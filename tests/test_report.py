@@ -257,21 +257,27 @@ def test_a_single_runtime_has_no_runtime_table(tmp_path: Path, sweep: Path, benc
 
 
 def _exercise_bench(path: Path, pose_lab_reps: int, turns: bool = True) -> Path:
-    """An exercise_bench.json of one clip; without `turns`, as written before the bench checked turning points."""
+    """An exercise_bench.json of one clip; without `turns`, as written before the bench checked turning points
+    and counted perturbed passes."""
     side = {"frames": 300, "median_seconds": 2.0, "fps": 150.0, "reps": pose_lab_reps, "exact": pose_lab_reps == 3,
             "acceptable": pose_lab_reps == 3}
     peer = {**side, "fps": 50.0, "reps": 4, "exact": False, "acceptable": False}
     noted = {"pose_lab_counter_on_peer_keypoints_turns": {"noted": 3, "matched": 3, "elsewhere": 0}} if turns else {}
+    perturbed = {}
     if turns:
         side["turns"] = {"turning_frames": [80, 170, 40], "noted": 3, "matched": 2, "elsewhere": 1}
+        perturbed = {"pose_lab_perturbed": [{"start_frame": 2, "scale": 1.0, "reps": 3, "exact": True},
+                                            {"start_frame": 0, "scale": 0.75, "reps": 2, "exact": False}]}
     exercise = {"date": "2026-01-01", "command": "python -m pose_lab.exercise.bench", "repeats": 3,
                 "peer": "stand-in peer", "machine": {"cpu": "Test CPU", "cpu_count": 2},
                 "pipeline": {"backend": "onnxruntime", "keypoints": "regression", "threads": 2},
                 "clips": [{"clip": "squat.mp4", "exercise": "squat", "expected": {"reps": 3, "partial": 0},
                            "pose_lab": side, "peer": peer, "pose_lab_counter_on_peer_keypoints": 3,
-                           "keypoint_agreement_with_peer": 0.4261, **noted}],
+                           "keypoint_agreement_with_peer": 0.4261, **noted, **perturbed}],
                 "overall": {"pose_lab": {"fps": 150.0, "exact_clips": int(side["exact"]), "clips": 1},
                             "peer": {"fps": 50.0, "exact_clips": 0, "clips": 1}, "speed_ratio": 3.0}}
+    if turns:
+        exercise["overall"]["pose_lab_perturbed"] = {"exact": 1, "passes": 2}
     path.write_text(json.dumps(exercise))
     return path
 
@@ -283,9 +289,10 @@ def test_exercise_bench_becomes_a_section_with_counts_and_the_speed_ratio(
     section = markdown.split("## Exercise analytics on real clips", 1)[1]
     row = next(line for line in section.splitlines() if line.startswith("| `squat.mp4` |"))
     assert [cell.strip() for cell in row.strip("|").split("|")] == \
-        ["`squat.mp4`", "squat", "3 (+0)", "3 ✓", "2 of 3 (+1)", "4 ✗", "3 (3 of 3 (+0) at noted turns)", "42.6%",
-         "150.0", "50.0"]
+        ["`squat.mp4`", "squat", "3 (+0)", "3 ✓", "2 of 3 (+1)", "1 of 2 exact (×0.75: 2)", "4 ✗",
+         "3 (3 of 3 (+0) at noted turns)", "42.6%", "150.0", "50.0"]
     assert "**3.00×** the peer's speed" in section
+    assert "Perturbed passes: 1 of 2 counted exactly." in section
     assert "the keypoints are what fails" not in section  # pose_lab counted its one clip exactly
     with pytest.raises(PoseLabError, match="exercise_bench=.*no such file"):
         report(_cfg(tmp_path, sweep, bench_json, f"exercise_bench={tmp_path / 'missing.json'}"))
@@ -298,7 +305,8 @@ def test_miscounts_that_the_counter_gets_right_on_peer_keypoints_blame_the_keypo
     assert "On each of the 1 clip(s) pose_lab miscounts, its own counter counts the peer's keypoints exactly" \
         in markdown
     row = next(line for line in markdown.splitlines() if line.startswith("| `squat.mp4` |"))
-    assert [cell.strip() for cell in row.strip("|").split("|")][4:7] == ["n/a", "4 ✗", "3"]  # an older bench
+    assert [cell.strip() for cell in row.strip("|").split("|")][4:8] == ["n/a", "n/a", "4 ✗", "3"]  # an older bench
+    assert "Perturbed passes" not in markdown
 
 
 def test_each_group_states_its_training_budget(written: tuple[dict, str]) -> None:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import cv2
 import hydra
 import numpy as np
 import torch
@@ -46,15 +47,22 @@ def pipeline_config(exercise: str, video: Path, overrides: list[str]) -> DictCon
     return video_config(f"video={video}", f"exercise={exercise}", "annotated_video=false", *overrides)
 
 
-def time_pose_lab(cfg: DictConfig, source: KeypointSource) -> dict[str, Any]:
+def time_pose_lab(cfg: DictConfig, source: KeypointSource, start_frame: int = 0, scale: float = 1.0) -> dict[str, Any]:
     """One timed pass of pose_lab's pipeline over cfg.video: frames, seconds, reps, their turning frames, the
-    video's frame rate and the (T,K,2) smoothed keypoints it analysed (NaN where it found no person)."""
+    video's frame rate and the (T,K,2) smoothed keypoints it analysed (NaN where it found no person).
+
+    A perturbed pass skips the first `start_frame` frames and resizes every frame by `scale` (area-averaged);
+    turning frames keep the video's frame numbers, keypoints are in the resized frame's pixels."""
     started = time.perf_counter()
     frames = open_frames(cfg.video, cfg.fps)
     pipeline = build_pipeline(cfg, source, frames.fps)
     keypoints, with_person = [], 0
     with frames:
         for index, seconds, frame in frames:
+            if index < start_frame:
+                continue
+            if scale != 1.0:
+                frame = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
             result = pipeline.step(index, seconds, frame)
             keypoints.append(result.keypoints)
             with_person += result.person
@@ -62,6 +70,19 @@ def time_pose_lab(cfg: DictConfig, source: KeypointSource) -> dict[str, Any]:
     elapsed = time.perf_counter() - started
     return {"frames": len(keypoints), "seconds": elapsed, "reps": len(reps), "frames_with_person": with_person,
             "turns": [rep.bottom for rep in reps], "video_fps": frames.fps, "keypoints": np.stack(keypoints)}
+
+
+def perturbed_counts(cfg: DictConfig, source: KeypointSource, perturbations: DictConfig,
+                     expected: dict[str, int]) -> list[dict[str, Any]]:
+    """pose_lab's count with the clip started later and with its frames resized, one change per pass: changes
+    a trim or another camera makes, which should leave a count alone. An exact count that one of them breaks
+    was luck of the tracker's feedback loop (each region comes from the previous frame's pose)."""
+    passes = [{"start_frame": start, "scale": 1.0} for start in perturbations.start_frames]
+    passes += [{"start_frame": 0, "scale": scale} for scale in perturbations.scales]
+    for perturbation in passes:
+        reps = time_pose_lab(cfg, source, **perturbation)["reps"]
+        perturbation.update(reps=reps, exact=reps == expected["reps"])
+    return passes
 
 
 def noted_turns(turns: list[int], noted: Sequence[Sequence[int]], tolerance_s: float, fps: float) -> dict[str, Any]:
@@ -149,6 +170,10 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
                            "videos=DIR (the folder of the clips listed in conf/exercise_bench.yaml)")
     if cfg.repeats < 1:
         raise PoseLabError(f"repeats={cfg.repeats}: give at least 1")
+    if any(start < 1 for start in cfg.perturbations.start_frames) or any(
+            scale <= 0 or scale == 1 for scale in cfg.perturbations.scales):
+        raise PoseLabError(f"perturbations={cfg.perturbations}: start_frames are frames to skip (>= 1), scales "
+                           "resize factors (> 0, not 1); [] for none")
     folder = Path(cfg.videos)
     missing = [name for name in cfg.clips if not (folder / name).is_file()]
     if missing:
@@ -177,6 +202,7 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
         expected = {"reps": clip.reps, "partial": clip.partial}
         entry = {"clip": name, "exercise": clip.exercise, "expected": expected, "pose_lab": _side(ours, expected),
                  "peer": _side(theirs, expected) if theirs else None}
+        entry["pose_lab_perturbed"] = perturbed_counts(pipeline_cfg, source, cfg.perturbations, expected)
         noted, fps = clip.get("turns"), ours[0]["video_fps"]
         if noted:
             entry["pose_lab"]["turns"] = noted_turns(ours[0]["turns"], noted, cfg.turn_tolerance_s, fps)
@@ -207,6 +233,8 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
         "overall": {"pose_lab": _overall(clips, "pose_lab"), "peer": _overall(clips, "peer")},
     }
     overall = result["overall"]
+    perturbed = [run for clip in clips for run in clip["pose_lab_perturbed"]]
+    overall["pose_lab_perturbed"] = {"exact": sum(run["exact"] for run in perturbed), "passes": len(perturbed)}
     if overall["pose_lab"] and overall["peer"]:
         overall["speed_ratio"] = round(overall["pose_lab"]["fps"] / overall["peer"]["fps"], 3)
     write_json(out / "exercise_bench.json", result)
@@ -225,8 +253,10 @@ def _line(entry: dict[str, Any]) -> str:
         turns = data.get("turns")
         at = f" ({turns['matched']} of {turns['noted']} noted turns, {turns['elsewhere']} elsewhere)" if turns else ""
         return f"{data['reps']} reps{' (exact)' if data['exact'] else ''}{at}, {data['fps']:.1f} fps"
+    perturbed = ", ".join(f"{run['reps']}" for run in entry["pose_lab_perturbed"])
     return (f"{entry['clip']}: expected {entry['expected']['reps']} (+{entry['expected']['partial']} partial); "
-            f"pose_lab {side('pose_lab')}; peer {side('peer')}")
+            f"pose_lab {side('pose_lab')}; peer {side('peer')}"
+            + (f"; pose_lab perturbed: {perturbed}" if perturbed else ""))
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="exercise_bench")

@@ -8,19 +8,22 @@ import shutil
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
-from test_pipeline import CONF, FPS, knee_curve, squat_pose, write_video
+from test_pipeline import CONF, FPS, HEIGHT, WIDTH, knee_curve, squat_pose, write_video
 
 from pose_lab import skeleton
 from pose_lab.errors import PoseLabError
-from pose_lab.exercise.bench import agreement_with_peer, bench, noted_turns
+from pose_lab.exercise.bench import agreement_with_peer, bench, noted_turns, perturbed_counts, pipeline_config
+from pose_lab.exercise.pipeline import SourcePose
 
 FRAMES = 190
 PEER_SECONDS = 0.5
+BAR_OFFSET = 60
 
 
 def fake_peer(tmp_path: Path) -> Path:
@@ -75,12 +78,59 @@ def test_without_a_peer_only_pose_lab_is_timed(tmp_path: Path) -> None:
     assert result["clips"][0]["peer"] is None and "speed_ratio" not in result["overall"]
 
 
+def numbered_video(path: Path, frames: int) -> Path:
+    """A clip whose frame i has a white bar at column BAR_OFFSET + i: a source can tell which frame it was shown."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (WIDTH, HEIGHT))
+    for index in range(frames):
+        frame = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+        frame[:, BAR_OFFSET + index - 1:BAR_OFFSET + index + 2] = 255
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+class SquatByFrame:
+    """The scripted squat of the frame it is shown (read from its bar), in that frame's pixels; it finds
+    nobody in a frame narrower than `min_width`, and records the frames it saw."""
+
+    def __init__(self, curve: np.ndarray, min_width: int) -> None:
+        self.curve, self.min_width = curve, min_width
+        self.seen: list[tuple[int, int]] = []
+
+    def __call__(self, frame: np.ndarray, region: object) -> SourcePose:
+        width = frame.shape[1]
+        columns = frame.mean(axis=(0, 2))
+        bar = np.flatnonzero(columns >= columns.max() / 2).mean()
+        index = round(bar * WIDTH / width) - BAR_OFFSET
+        self.seen.append((index, width))
+        pose = squat_pose(self.curve[min(index, len(self.curve) - 1)]) * (width / WIDTH)
+        visibility = np.full(skeleton.NUM_JOINTS, 0.9 if width >= self.min_width else 0.0, np.float32)
+        return SourcePose(pose, visibility, visibility >= 0.3)
+
+
+def test_perturbed_passes_start_late_and_resize(tmp_path: Path) -> None:
+    video = numbered_video(tmp_path / "clip.mp4", FRAMES)
+    pipeline_cfg = pipeline_config("squat", video, [])
+    source = SquatByFrame(knee_curve(FRAMES, reps=3), min_width=WIDTH // 2)
+    perturbations = OmegaConf.create({"start_frames": [2], "scales": [0.75, 0.25]})
+    passes = perturbed_counts(pipeline_cfg, source, perturbations, {"reps": 3, "partial": 0})
+    assert [(run["start_frame"], run["scale"]) for run in passes] == [(2, 1.0), (0, 0.75), (0, 0.25)]
+    # Started late or 0.75 as large, the squat still counts 3; at 0.25 this source finds nobody: 0 reps.
+    assert [(run["reps"], run["exact"]) for run in passes] == [(3, True), (3, True), (0, False)]
+    assert [index for index, _ in source.seen[:2]] == [2, 3]  # the late pass began at frame 2
+    assert len(source.seen) == 3 * FRAMES - 2
+    assert {width for _, width in source.seen[FRAMES - 2:]} == {round(WIDTH * 0.75), round(WIDTH * 0.25)}
+    assert bench_config(tmp_path).perturbations.start_frames  # the bench runs perturbed passes by default
+
+
 def test_bench_input_errors(tmp_path: Path) -> None:
     with pytest.raises(PoseLabError, match="missing clip.mp4"):
         bench(bench_config(tmp_path))
     write_video(tmp_path / "clip.mp4", 5)
     with pytest.raises(PoseLabError, match="peer_python=.*does not exist"):
         bench(bench_config(tmp_path, f"peer_python={tmp_path / 'no_python'}"))
+    with pytest.raises(PoseLabError, match="perturbations=.*scales resize factors"):
+        bench(bench_config(tmp_path, "perturbations.scales=[1.0]"))
     with pytest.raises(PoseLabError, match="videos is not set"):
         bench(bench_config(tmp_path, "videos=null"))
     shutil.rmtree(tmp_path / "out", ignore_errors=True)
