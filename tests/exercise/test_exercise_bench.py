@@ -48,6 +48,7 @@ def bench_config(tmp_path: Path, *overrides: str) -> DictConfig:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose("exercise_bench", overrides=[f"videos={tmp_path}", "repeats=2", f"output={tmp_path / 'out'}",
+                                                   "perturbations.start_frames=[]", "perturbations.scales=[]",
                                                    *overrides])
     cfg.clips = OmegaConf.create({"clip.mp4": {"exercise": "squat", "reps": 3, "partial": 0,
                                                "turns": [[35, 45], [85, 95], [135, 145]]}})  # knee_curve's bottoms
@@ -56,7 +57,8 @@ def bench_config(tmp_path: Path, *overrides: str) -> DictConfig:
 
 def test_both_sides_are_timed_and_compared(tmp_path: Path) -> None:
     write_video(tmp_path / "clip.mp4", FRAMES)
-    result = bench(bench_config(tmp_path, f"peer_python={fake_peer(tmp_path)}"))
+    result = bench(bench_config(tmp_path, f"peer_python={fake_peer(tmp_path)}", "perturbations.start_frames=[1]",
+                                "perturbations.scales=[0.9]"))
     [clip] = result["clips"]
     assert clip["peer"]["fps"] == pytest.approx(FRAMES / PEER_SECONDS) and clip["peer"]["exact"]
     assert clip["pose_lab"]["frames"] == FRAMES and len(clip["pose_lab"]["seconds_every_pass"]) == 2
@@ -65,9 +67,13 @@ def test_both_sides_are_timed_and_compared(tmp_path: Path) -> None:
     on_peer = clip["pose_lab_counter_on_peer_keypoints_turns"]
     assert (on_peer["noted"], on_peer["matched"], on_peer["elsewhere"]) == (3, 3, 0), on_peer
     assert clip["pose_lab"]["turns"] == {"turning_frames": [], "noted": 3, "matched": 0, "elsewhere": 0}
-    # The clip is a blank grey frame: the network finds nobody, so none of the peer's keypoints is matched.
+    # The clip is a blank grey frame: the network finds nobody, so none of the peer's keypoints is matched,
+    # and no perturbed pass counts the 3 reps.
     assert clip["keypoint_agreement_with_peer"] == 0.0
+    assert [(run["start_frame"], run["scale"], run["reps"]) for run in clip["pose_lab_perturbed"]] == \
+        [(1, 1.0, 0), (0, 0.9, 0)]
     overall = result["overall"]
+    assert overall["pose_lab_perturbed"] == {"exact": 0, "passes": 2}
     assert overall["speed_ratio"] == pytest.approx(overall["pose_lab"]["fps"] / overall["peer"]["fps"], rel=1e-2)
     assert json.loads((tmp_path / "out" / "exercise_bench.json").read_text())["clips"][0]["clip"] == "clip.mp4"
 
@@ -120,7 +126,7 @@ def test_perturbed_passes_start_late_and_resize(tmp_path: Path) -> None:
     assert [index for index, _ in source.seen[:2]] == [2, 3]  # the late pass began at frame 2
     assert len(source.seen) == 3 * FRAMES - 2
     assert {width for _, width in source.seen[FRAMES - 2:]} == {round(WIDTH * 0.75), round(WIDTH * 0.25)}
-    assert bench_config(tmp_path).perturbations.start_frames  # the bench runs perturbed passes by default
+    assert OmegaConf.load(Path(CONF) / "exercise_bench.yaml").perturbations.start_frames  # on by default
 
 
 def test_bench_input_errors(tmp_path: Path) -> None:
