@@ -49,12 +49,19 @@ class Prediction(NamedTuple):
 
     # (K,2) x, y in original image pixels: the regression output, or the heatmap-decoded joints on the heatmap path
     keypoints: np.ndarray
-    # (K,) per joint: the probability that it is visible (visibility output), or its heatmap's peak (heatmap path)
-    visibility: np.ndarray
+    # (K,) the visibility output: the probability that each joint is visible; None on the heatmap path, which
+    # leaves out the regression branch that computes it
+    visibility: np.ndarray | None
     heatmaps: np.ndarray | None = None  # (K,h,w) over the letterboxed input (h = w = S/2); with return_heatmaps
     # (K,2) heatmap-decoded, original pixels: with return_heatmaps or on the heatmap path
     heatmap_keypoints: np.ndarray | None = None
     heatmap_scores: np.ndarray | None = None  # (K,) peak of each joint's heatmap (near 0: no joint found); ditto
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """(K,) how sure the path that made `keypoints` is of each joint: the visibility output, or on the
+        heatmap path, each heatmap's peak."""
+        return self.heatmap_scores if self.visibility is None else self.visibility
 
 
 def normalization(config: DictConfig) -> tuple[list[float], list[float]]:
@@ -307,5 +314,5 @@ class PoseEstimator:
             keypoints = apply_affine(coords.astype(np.float64), to_original).astype(np.float32)
             visibility = outputs["visibility"].float().cpu().numpy()[..., 0]
         else:
-            keypoints, visibility = heatmap_keypoints, scores
+            keypoints, visibility = heatmap_keypoints, [None] * count
         return [Prediction(*pose) for pose in zip(keypoints, visibility, maps, heatmap_keypoints, scores, strict=True)]

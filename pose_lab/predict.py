@@ -79,7 +79,7 @@ def _entry(file: Path, image: np.ndarray, prediction: Prediction, overlay: str) 
     height, width = image.shape[:2]
     keypoints = {
         name: [round(float(x), 2), round(float(y), 2), round(float(v), 4)]
-        for name, (x, y), v in zip(skeleton.JOINT_NAMES, prediction.keypoints, prediction.visibility, strict=True)
+        for name, (x, y), v in zip(skeleton.JOINT_NAMES, prediction.keypoints, prediction.confidence, strict=True)
     }
     return {"file": str(file), "width": width, "height": height, "keypoints": keypoints,
             "overlay": f"overlays/{overlay}"}
@@ -132,7 +132,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
             predictions = estimator.predict([image for _, image in decoded], batch_size=cfg.batch_size)
             for (file, image), prediction in zip(decoded, predictions, strict=True):
                 overlay = _overlay_name(file, taken)
-                drawn = draw_skeleton(image, prediction.keypoints, prediction.visibility, threshold)
+                drawn = draw_skeleton(image, prediction.keypoints, prediction.confidence, threshold)
                 if not cv2.imwrite(str(out_dir / "overlays" / overlay), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
                     raise PoseLabError(f"cannot write {out_dir / 'overlays' / overlay}: is the output folder writable?")
                 summary["images"].append(_entry(file, image, prediction, overlay))

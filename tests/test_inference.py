@@ -67,6 +67,7 @@ def test_keypoints_come_back_in_original_pixels(height: int, width: int) -> None
     estimator = PoseEstimator({"regression": _spot_centroid}, SIZE, GaussianHeatmap(SIZE), RegressionLabel(SIZE))
     [prediction] = estimator.predict(image)
     assert prediction.keypoints.shape == (NUM_JOINTS, 2) and prediction.visibility.shape == (NUM_JOINTS,)
+    assert prediction.confidence is prediction.visibility  # the path that made the keypoints has the output
     error_input_pixels = np.abs(prediction.keypoints - centre).max() * scale
     assert error_input_pixels < 0.15, f"keypoints off by {error_input_pixels:.3f} input pixels"
 
@@ -166,7 +167,9 @@ def test_heatmap_path_answers_with_the_heatmap_keypoints(checkpoint: Path, tmp_p
         for ours, maps, reference in zip(plain, with_maps, full, strict=True):
             assert ours.heatmaps is None
             np.testing.assert_allclose(ours.keypoints, ours.heatmap_keypoints)
-            np.testing.assert_allclose(ours.visibility, ours.heatmap_scores)
+            # No regression branch, so no visibility output: the heatmap peaks are the confidence.
+            assert ours.visibility is None
+            np.testing.assert_allclose(ours.confidence, ours.heatmap_scores)
             np.testing.assert_allclose(ours.heatmap_scores, reference.heatmap_scores, atol=1e-5)
             np.testing.assert_allclose(maps.heatmaps, reference.heatmaps, atol=1e-5)
             assert not np.allclose(ours.keypoints, reference.keypoints)  # not the regression output

@@ -64,7 +64,7 @@ def estimator_source(estimator: PoseEstimator, keypoints: str, min_found: float)
     def source(frame: np.ndarray, region: Region | None) -> SourcePose:
         [prediction] = estimator.predict(frame, return_heatmaps=heatmaps, regions=[region])
         if heatmaps:
-            return SourcePose(prediction.heatmap_keypoints, prediction.visibility,
+            return SourcePose(prediction.heatmap_keypoints, prediction.confidence,
                               prediction.heatmap_scores >= min_found)
         return SourcePose(prediction.keypoints, prediction.visibility, prediction.visibility >= min_found)
 
