@@ -346,7 +346,7 @@ def comparison_estimators(cfg: DictConfig, backends: Sequence[str], folder: Path
     estimators = {}
     for backend in backends:
         if backend == "torch":
-            estimators[backend] = PoseEstimator.from_checkpoint(cfg.ckpt, backend="torch")
+            estimators[backend] = PoseEstimator.from_module(module, config, cfg.ckpt, backend="torch")
             continue
         path, int8 = ONNX_SIDES[backend]
         file = folder / f"{path}.onnx"
@@ -356,8 +356,8 @@ def comparison_estimators(cfg: DictConfig, backends: Sequence[str], folder: Path
             if calibration is None:
                 calibration = calibration_inputs(config, cfg.lsp_root, cfg.peer_split, cfg.calibration_images)
             file = quantize_int8(file, int8_output(file), calibration)
-        estimators[backend] = PoseEstimator.from_checkpoint(cfg.ckpt, backend="onnxruntime", onnx_path=file,
-                                                            threads=torch.get_num_threads())
+        estimators[backend] = PoseEstimator.from_module(module, config, cfg.ckpt, backend="onnxruntime",
+                                                        onnx_path=file, threads=torch.get_num_threads())
     return estimators
 
 

@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from pose_lab.checkpoint import load_module
+from pose_lab.module import PoseLitModule
 from pose_lab.codecs.heatmap import GaussianHeatmap
 from pose_lab.codecs.regression import RegressionLabel
 from pose_lab.data.dataset import IMAGENET_MEAN, IMAGENET_STD, Normalize
@@ -215,9 +216,26 @@ class PoseEstimator:
         `inference_path` is the path of the torch backend (ONNX Runtime runs the path the file was exported with).
         Raises CheckpointError for an unusable checkpoint, PoseLabError for a bad backend or ONNX file.
         """
+        return cls.from_module(*load_module(path), path, device=device, backend=backend, onnx_path=onnx_path,
+                               threads=threads, flip_test=flip_test, inference_path=inference_path)
+
+    @classmethod
+    def from_module(
+        cls,
+        module: PoseLitModule,
+        config: DictConfig,
+        path: str | Path,
+        device: str | torch.device = "cpu",
+        backend: str = "torch",
+        onnx_path: str | Path | None = None,
+        threads: int = 2,
+        flip_test: bool = False,
+        inference_path: str = "regression",
+    ) -> PoseEstimator:
+        """from_checkpoint on a checkpoint already read by :func:`pose_lab.checkpoint.load_module` (`path` names it
+        in errors): several estimators of one checkpoint read it once."""
         if backend not in BACKENDS:
             raise PoseLabError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-        module, config = load_module(path)
         size = config.data.input_size
         mean, std = normalization(config)
         codecs = {"heatmap_codec": module.heatmap_codec, "regression_codec": module.regression_codec}

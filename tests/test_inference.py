@@ -197,6 +197,17 @@ def test_checkpoint_and_backend_errors(checkpoint: Path, tmp_path: Path) -> None
         PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=tmp_path / "missing.onnx")
 
 
+def test_estimators_of_a_checkpoint_read_once_share_its_network(checkpoint: Path, tmp_path: Path) -> None:
+    module, config = load_module(checkpoint)
+    moved = checkpoint.rename(tmp_path / "moved.ckpt")  # from_module must not read the file again
+    estimator = PoseEstimator.from_module(module, config, checkpoint, inference_path="heatmap")
+    reference = PoseEstimator.from_checkpoint(moved, inference_path="heatmap")
+    for ours, theirs in zip(estimator.predict(_images()), reference.predict(_images()), strict=True):
+        np.testing.assert_allclose(ours.keypoints, theirs.keypoints)
+    with pytest.raises(PoseLabError, match=f"ckpt={checkpoint}"):  # errors name the checkpoint given
+        PoseEstimator.from_module(module, config, checkpoint, backend="onnxruntime")
+
+
 def _dummy_onnx(file: Path, size: int, outputs: tuple[str, ...]) -> Path:
     """A model taking (batch,3,size,size) whose outputs are named `outputs` (constants: only names and shapes
     matter to the checks before anything runs)."""
