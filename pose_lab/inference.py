@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -198,26 +198,10 @@ class PoseEstimator:
         self.single_threaded_torch = single_threaded_torch
 
     @classmethod
-    def from_checkpoint(
-        cls,
-        path: str | Path,
-        device: str | torch.device = "cpu",
-        backend: str = "torch",
-        onnx_path: str | Path | None = None,
-        threads: int = 2,
-        flip_test: bool = False,
-        inference_path: str = "regression",
-    ) -> PoseEstimator:
-        """An estimator for a checkpoint (any variant: the network is rebuilt from the config inside it).
-
-        backend="torch" runs the checkpoint's network on `device`; backend="onnxruntime" runs `onnx_path`, a file
-        written by `python -m pose_lab.export` from this checkpoint, on the CPU with `threads` intra-op threads.
-        flip_test averages each answer with the mirror image's (torch; for ONNX, export with flip_test=true).
-        `inference_path` is the path of the torch backend (ONNX Runtime runs the path the file was exported with).
-        Raises CheckpointError for an unusable checkpoint, PoseLabError for a bad backend or ONNX file.
-        """
-        return cls.from_module(*load_module(path), path, device=device, backend=backend, onnx_path=onnx_path,
-                               threads=threads, flip_test=flip_test, inference_path=inference_path)
+    def from_checkpoint(cls, path: str | Path, **options: Any) -> PoseEstimator:
+        """An estimator for a checkpoint (any variant: the network is rebuilt from the config inside it); `options`
+        are :meth:`from_module`'s. Raises CheckpointError for an unusable checkpoint."""
+        return cls.from_module(*load_module(path), path, **options)
 
     @classmethod
     def from_module(
@@ -232,8 +216,15 @@ class PoseEstimator:
         flip_test: bool = False,
         inference_path: str = "regression",
     ) -> PoseEstimator:
-        """from_checkpoint on a checkpoint already read by :func:`pose_lab.checkpoint.load_module` (`path` names it
-        in errors): several estimators of one checkpoint read it once."""
+        """An estimator for a checkpoint already read by :func:`pose_lab.checkpoint.load_module`, so that several
+        estimators of one checkpoint read it once; `path` names the checkpoint in errors.
+
+        backend="torch" runs the checkpoint's network on `device`; backend="onnxruntime" runs `onnx_path`, a file
+        written by `python -m pose_lab.export` from this checkpoint, on the CPU with `threads` intra-op threads.
+        flip_test averages each answer with the mirror image's (torch; for ONNX, export with flip_test=true).
+        `inference_path` is the path of the torch backend (ONNX Runtime runs the path the file was exported with).
+        Raises PoseLabError for a bad backend or ONNX file.
+        """
         if backend not in BACKENDS:
             raise PoseLabError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         size = config.data.input_size
