@@ -678,10 +678,11 @@ def exercise_section(bench: dict[str, Any], path: str, label: str | None = None)
                                          + (f" ({', '.join(wrong)})" if wrong else ""))
 
     header = ["clip", "exercise", "hand count (+ partial)", "pose_lab reps", "pose_lab reps at noted turns",
-              "pose_lab counts when perturbed", "peer reps", "pose_lab counter on peer keypoints", "keypoints within 0.2 torso of peer's",
-              "pose_lab frames/s", "peer frames/s"]
+              "pose_lab counts when perturbed", "peer reps", "pose_lab counter on peer keypoints",
+              "keypoints within 0.2 torso of peer's", "pose_lab frames/s", "peer frames/s"]
     body = [[f"`{clip['clip']}`", clip["exercise"], f"{clip['expected']['reps']} (+{clip['expected']['partial']})",
-             count(clip["pose_lab"]), at_turns(clip["pose_lab"].get("turns")), perturbed(clip), count(clip["peer"]),
+             count(clip["pose_lab"]), at_turns(clip["pose_lab"].get("turns")), perturbed(clip),
+             count(clip["peer"]),
              str(clip.get("pose_lab_counter_on_peer_keypoints", "n/a"))
              + (f" ({at_turns(clip['pose_lab_counter_on_peer_keypoints_turns'])} at noted turns)"
                 if "pose_lab_counter_on_peer_keypoints_turns" in clip else ""),

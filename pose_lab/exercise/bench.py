@@ -8,9 +8,10 @@ MediaPipe is never imported here: it pins another OpenCV and numpy, so it lives 
 
 Per clip and side: the median frames/s over the repeats and the rep count against the hand count, and for
 pose_lab's counter (on its own keypoints and on the peer's) how many of the hand-noted turning points a counted
-rep's turning point falls on, and how many counted reps turn elsewhere; overall:
-the frames/s over all clips (total frames / total median seconds) and pose_lab's speed as a ratio of the
-peer's. Everything goes to exercise_bench.json, which `python -m pose_lab.report exercise_bench=PATH` turns
+rep's turning point falls on, and how many counted reps turn elsewhere; pose_lab's count again on the clip
+perturbed (started late, resized: `perturbations`), untimed; overall: the frames/s over all clips (total
+frames / total median seconds), pose_lab's speed as a ratio of the peer's, and how many perturbed passes
+counted exactly. Everything goes to exercise_bench.json, which `python -m pose_lab.report exercise_bench=PATH` turns
 into a section of RESULTS.md.
 """
 
