@@ -26,13 +26,13 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from pose_lab.checkpoint import load_module
-from pose_lab.module import PoseLitModule
 from pose_lab.codecs.heatmap import GaussianHeatmap
 from pose_lab.codecs.regression import RegressionLabel
 from pose_lab.data.dataset import IMAGENET_MEAN, IMAGENET_STD, Normalize
 from pose_lab.data.geometry import apply_affine, invert_affine, letterbox_region, region_matrix
 from pose_lab.errors import PoseLabError
 from pose_lab.models.flip_test import FlipAveraged
+from pose_lab.module import PoseLitModule
 from pose_lab.region import Region
 from pose_lab.runtime import OUTPUTS, PATHS, Infer, onnx_infer, onnx_session, session_path, torch_infer
 from pose_lab.skeleton import NUM_JOINTS
