@@ -10,8 +10,11 @@ Per frame: scene-cut check -> keypoints of the tracked person's region (:mod:`po
 -> a running median (removes a joint's one- or two-frame jumps) and One Euro smoothing, in resolution-free
 units (keypoints divided by the frame's longer side, so the filters' settings mean the same on 406-wide and
 1280-wide video) -> the next frame's region, from the smoothed keypoints -> angles, counting and feedback
-(:class:`pose_lab.exercise.analysis.ExerciseAnalysis`). A cut or a lost pose resets the tracker, the
-filters and the rep in progress, so a rep is never stitched together across two camera views.
+(:class:`pose_lab.exercise.analysis.ExerciseAnalysis`). A cut resets the tracker, the filters and the rep
+in progress, so a rep is never stitched together across two camera views. A lost pose resets the tracker and
+the filters only: the rep in progress survives a loss shorter than the counter's `max_gap`, since a deep
+squat's bottom or a blurred frame loses the pose for a frame or two in the middle of a real rep (dropping the
+rep on every loss lost real reps on the bench's clips).
 
 The keypoint source is any callable `(frame, region) -> SourcePose`: keypoints, their visibility, and which
 joints it found at all (the tracker's person test); :func:`estimator_source` wraps a trained network, and tests

@@ -132,6 +132,18 @@ def test_a_cut_between_views_resets_the_rep_in_progress(tmp_path: Path) -> None:
     assert summary["total_reps"] == 1  # the rep cut in two is not stitched together
 
 
+def test_a_pose_lost_for_two_frames_at_the_bottom_keeps_the_rep_in_progress(tmp_path: Path) -> None:
+    frames = 120
+    angles = knee_curve(frames, reps=2)
+    poses = np.stack([squat_pose(angle) for angle in angles])
+    poses[39:41] = np.nan  # the first dip's bottom (frame 40)
+    video = write_video(tmp_path / "blur.mp4", frames)
+    source = ScriptedSource(poses)
+    summary = analyse_video(config(tmp_path, video, "exercise=squat", "annotated_video=false"), source=source)
+    assert source.regions[40] is None  # the tracker did lose the pose
+    assert summary["total_reps"] == 2
+
+
 def test_no_person_anywhere_is_a_clear_error_and_the_outputs_are_kept(tmp_path: Path) -> None:
     frames = 20
     video = write_video(tmp_path / "empty_room.mp4", frames)
