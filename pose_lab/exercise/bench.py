@@ -11,8 +11,8 @@ pose_lab's counter (on its own keypoints and on the peer's) how many of the hand
 rep's turning point falls on, and how many counted reps turn elsewhere; pose_lab's count again on the clip
 perturbed (started late, resized: `perturbations`), untimed; overall: the frames/s over all clips (total
 frames / total median seconds), pose_lab's speed as a ratio of the peer's, and how many perturbed passes
-counted exactly. Everything goes to exercise_bench.json, which `python -m pose_lab.report exercise_bench=PATH` turns
-into a section of RESULTS.md.
+counted exactly. Everything goes to exercise_bench.json, which `python -m pose_lab.report
+exercise_bench=PATH` turns into a section of RESULTS.md.
 """
 
 from __future__ import annotations
