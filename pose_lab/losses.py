@@ -54,36 +54,58 @@ def difference_target(heatmaps: Tensor) -> Tensor:
     return heatmaps - torch.where(_has_mirror(heatmaps.device), mirrored, torch.zeros_like(mirrored))
 
 
-def mirror_penalty(predicted: Tensor, target: Tensor, threshold: float = 0.0) -> Tensor:
-    """Report §4.2 attempt 2 negative term: mean of BCE(H_j', 1 − Ĥ_j) over pixels where H_j' > threshold.
+# How a mirror term averages its weighted per-pixel losses: over the weight it puts on the pixels (the
+# masked region), or over every pixel of the maps, the pixels outside the region counting as 0.
+MEAN_OVER = ("region", "all")
+
+
+def _check_mean_over(mean_over: str) -> None:
+    if mean_over not in MEAN_OVER:
+        raise ValueError(f"unknown mirror term mean_over {mean_over!r}; valid: {', '.join(MEAN_OVER)}")
+
+
+def _weighted_mean(per_pixel: Tensor, weight: Tensor, mean_over: str) -> Tensor:
+    _check_mean_over(mean_over)
+    total = (per_pixel * weight).sum()
+    if mean_over == "all":
+        return total / per_pixel.numel()
+    return total / weight.sum().clamp(min=1e-6)
+
+
+def mirror_penalty(predicted: Tensor, target: Tensor, threshold: float = 0.0, mean_over: str = "region") -> Tensor:
+    """Report §4.2 attempt 2 negative term: BCE(H_j', 1 − Ĥ_j) over pixels where H_j' > threshold.
 
     predicted Ĥ (B, K, h, w) probabilities of the joints, target H (B, K, h, w). Per pixel with y = H_j'
     and ŷ = Ĥ_j this is −[y·log(1 − ŷ) + (1 − y)·log ŷ], the report's L. Its minimum is at ŷ = 1 − y: Ĥ_j
     goes to 0 at the mirror's peak, but towards 1 where the mirror's Gaussian tail is small yet above
-    threshold. N in the report's 1/N is read as the number of masked pixels (a mean over all pixels differs
-    only by the masked fraction, which negative_weight absorbs). Pixels of self-mirrored joints are left out.
-    Zero when no pixel qualifies (e.g. every mirrored joint unlabelled).
+    threshold. The report's 1/N has two readings: N the masked pixels (`mean_over="region"`), which lets the
+    term outweigh the joint's own BCE pixel for pixel, or N every pixel with the masked-out ones as 0
+    (`"all"`), which weighs the two alike per pixel, so that where y ≈ 0 they settle Ĥ_j at 1/2 rather
+    than at 1. Pixels of self-mirrored joints are left out. Zero when no pixel qualifies (e.g. every
+    mirrored joint unlabelled).
     """
     mirrored = mirrored_heatmaps(target.float())
     mask = _mirror_region(mirrored, threshold)
     per_pixel = F.binary_cross_entropy(1.0 - predicted.float(), mirrored, reduction="none")
-    return (per_pixel * mask).sum() / mask.sum().clamp(min=1)
+    return _weighted_mean(per_pixel, mask.float(), mean_over)
 
 
-def mirror_suppression(predicted: Tensor, target: Tensor, threshold: float = 0.0) -> Tensor:
+def mirror_suppression(
+    predicted: Tensor, target: Tensor, threshold: float = 0.0, mean_over: str = "region"
+) -> Tensor:
     """A negative term that cannot push Ĥ_j up: BCE(Ĥ_j, 0) = −log(1 − Ĥ_j), weighted by H_j'·(1 − H_j).
 
     predicted Ĥ (B, K, h, w) probabilities of the joints, target H (B, K, h, w). The weight is largest at the
     mirrored joint's peak and vanishes where joint j's own target is high (crossed ankles, say), so the term
     only lowers joint j's confidence at its mirror, the error the report's §4.2 sets out to remove, and never
     fights the joint's own BCE. Pixels with H_j' ≤ threshold and self-mirrored joints are left out; the mean
-    is over the weights. Zero when no pixel qualifies.
+    is over the weights (`mean_over="region"`) or over every pixel (`"all"`). Zero when no pixel qualifies.
     """
     target = target.float()
     mirrored = mirrored_heatmaps(target)
     weight = mirrored * (1.0 - target) * _mirror_region(mirrored, threshold)
     per_pixel = F.binary_cross_entropy(predicted.float(), torch.zeros_like(mirrored), reduction="none")
-    return (per_pixel * weight).sum() / weight.sum().clamp(min=1e-6)
+    return _weighted_mean(per_pixel, weight, mean_over)
 
 
 # NegativeHeatmapBCE's `penalty` choices: the report's term as written, and the suppression-only term.
@@ -112,15 +134,20 @@ class NegativeHeatmapBCE(nn.Module):
     (net.extra_heatmaps = K); target (B, K, h, w) = H. Reading of the report's formula, whose
     "equivalent to BCE(H_j', 1 − Ĥ_j)" names the joint's own prediction Ĥ_j: the joint channels keep plain
     BCE against H_j, the extra channels learn H_j' with plain BCE, and `mirror_penalty` adds
-    BCE(H_j', 1 − Ĥ_j) where H_j' > threshold (0 in the report), weighted by `negative_weight`.
+    BCE(H_j', 1 − Ĥ_j) where H_j' > threshold (0 in the report), weighted by `negative_weight` and
+    averaged as `mean_over` says (see `mirror_penalty`).
     `penalty="suppress"` swaps that term for `mirror_suppression`: the report's term is smallest at
     Ĥ_j = 1 − H_j', so it pulls the joint maps towards 1 wherever the mirror's Gaussian is small.
     """
 
-    def __init__(self, negative_weight: float = 1.0, threshold: float = 0.0, penalty: str = "report") -> None:
+    def __init__(
+        self, negative_weight: float = 1.0, threshold: float = 0.0, penalty: str = "report", mean_over: str = "region"
+    ) -> None:
         super().__init__()
         if penalty not in MIRROR_PENALTIES:
             raise ValueError(f"unknown mirror penalty {penalty!r}; valid: {', '.join(MIRROR_PENALTIES)}")
+        _check_mean_over(mean_over)
+        self.mean_over = mean_over
         self.negative_weight = negative_weight
         self.threshold = threshold
         self.penalty = MIRROR_PENALTIES[penalty]
@@ -137,7 +164,7 @@ class NegativeHeatmapBCE(nn.Module):
         return (
             F.binary_cross_entropy(main, target)
             + F.binary_cross_entropy(mirror, mirrored_heatmaps(target))
-            + self.negative_weight * self.penalty(main, target, self.threshold)
+            + self.negative_weight * self.penalty(main, target, self.threshold, self.mean_over)
         )
 
 

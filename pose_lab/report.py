@@ -75,6 +75,7 @@ REPORT_ROW: dict[str, str | None] = {
     "arch_mod": "Architecture Modifications",
     "neg_heatmap_diff": None,
     "neg_heatmap": "Heatmap Loss Modifications",
+    "neg_heatmap_mean_all": "Heatmap Loss Modifications",  # neg_heatmap, the report's 1/N over every pixel
     "neg_heatmap_suppress": "Heatmap Loss Modifications",  # ours: neg_heatmap with another negative term
     "vit": "ViT Modules Modifications",
     "vit2": "ViT Modules Modifications",

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from timm.layers.cbam import CbamModule
 from torch import nn
 
-from pose_lab.losses import NegativeHeatmapBCE, NegativeHeatmapDiff, mirror_suppression
+from pose_lab.losses import NegativeHeatmapBCE, NegativeHeatmapDiff, mirror_penalty, mirror_suppression
 from pose_lab.models.blocks.vit_bridge import ViTBridge
 from pose_lab.module import PoseLitModule
 
@@ -50,7 +50,10 @@ VARIANTS: dict[str, Callable[[PoseLitModule], bool]] = {
     "neg_heatmap_diff": lambda m: isinstance(m.net.heatmap_branch.activation, nn.Tanh)
     and isinstance(m.loss.heatmap, NegativeHeatmapDiff),
     "neg_heatmap": lambda m: m.net.heatmap_branch.heatmap_conv.out_channels == 2 * m.net.num_joints
-    and isinstance(m.loss.heatmap, NegativeHeatmapBCE),
+    and isinstance(m.loss.heatmap, NegativeHeatmapBCE) and m.loss.heatmap.mean_over == "region",
+    "neg_heatmap_mean_all": lambda m: m.net.heatmap_branch.heatmap_conv.out_channels == 2 * m.net.num_joints
+    and isinstance(m.loss.heatmap, NegativeHeatmapBCE) and m.loss.heatmap.penalty is mirror_penalty
+    and m.loss.heatmap.mean_over == "all",
     "neg_heatmap_suppress": lambda m: m.net.heatmap_branch.heatmap_conv.out_channels == 2 * m.net.num_joints
     and isinstance(m.loss.heatmap, NegativeHeatmapBCE) and m.loss.heatmap.penalty is mirror_suppression,
     "vit": lambda m: isinstance(m.net.heatmap_branch.bridge, ViTBridge)

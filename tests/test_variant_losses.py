@@ -92,6 +92,36 @@ def test_mirror_penalty_threshold_and_empty_mask() -> None:
     assert mirror_penalty(predicted, torch.zeros_like(target)).item() == 0.0
 
 
+def test_mirror_terms_mean_over_every_pixel_counts_the_unmasked_ones_as_zero() -> None:
+    target, predicted = _left_ankle_seen_at_the_right()
+    entries = NUM_JOINTS * 4
+    # The same two masked pixels as above, summed and divided by all 56 entries instead of by 2.
+    for term in (mirror_penalty, mirror_suppression):
+        region, every = term(predicted, target), term(predicted, target, mean_over="all")
+        weight = 2 if term is mirror_penalty else 0.8 + 0.6
+        assert every.item() == pytest.approx(region.item() * weight / entries, rel=1e-5)
+    with pytest.raises(ValueError, match="region, all"):
+        mirror_penalty(predicted, target, mean_over="batch")
+    with pytest.raises(ValueError, match="mean_over 'pixels'"):
+        NegativeHeatmapBCE(mean_over="pixels")
+
+
+def test_mean_over_all_settles_the_joint_map_at_one_half_far_from_both_joints() -> None:
+    # One pixel where the mirror's tail is tiny (y ≈ 0) and the joint's own target is 0: the joint's BCE pulls
+    # Ĥ_j to 0, the report's term to 1. Over all pixels the two weigh alike and meet at 1/2; over the region
+    # (here one pixel of 56) the negative term outweighs the joint's BCE and drives Ĥ_j towards 1.
+    target = torch.zeros(1, NUM_JOINTS, 2, 2)
+    target[0, RIGHT_ANKLE, 0, 0] = 1e-6
+    logits = torch.zeros(1, 2 * NUM_JOINTS, 2, 2, requires_grad=True)
+    for mean_over, settles_above in (("all", False), ("region", True)):
+        loss = NegativeHeatmapBCE(mean_over=mean_over)(torch.sigmoid(logits), target)
+        (gradient,) = torch.autograd.grad(loss, logits)
+        # Gradient descent raises the left ankle's logit at (0, 0) if and only if its gradient is negative.
+        assert (gradient[0, LEFT_ANKLE, 0, 0] < 0).item() is settles_above
+        if mean_over == "all":
+            assert gradient[0, LEFT_ANKLE, 0, 0].item() == pytest.approx(0.0, abs=1e-6)
+
+
 def test_negative_heatmap_bce_sums_joint_mirror_and_negative_terms() -> None:
     target = _ankles_and_neck()
     target[0, RIGHT_ANKLE, 0, 0] = 0.8
