@@ -130,27 +130,42 @@ class NegativeHeatmapDiff(nn.Module):
 class NegativeHeatmapBCE(nn.Module):
     """Report §4.2 attempt 2: K extra sigmoid maps for the mirrored joints and a masked negative term.
 
-    predicted (B, 2K, h, w): channels :K are the joints Ĥ_j, channels K: the mirrored maps
-    (net.extra_heatmaps = K); target (B, K, h, w) = H. Reading of the report's formula, whose
-    "equivalent to BCE(H_j', 1 − Ĥ_j)" names the joint's own prediction Ĥ_j: the joint channels keep plain
-    BCE against H_j, the extra channels learn H_j' with plain BCE, and `mirror_penalty` adds
-    BCE(H_j', 1 − Ĥ_j) where H_j' > threshold (0 in the report), weighted by `negative_weight` and
-    averaged as `mean_over` says (see `mirror_penalty`).
-    `penalty="suppress"` swaps that term for `mirror_suppression`: the report's term is smallest at
-    Ĥ_j = 1 − H_j', so it pulls the joint maps towards 1 wherever the mirror's Gaussian is small.
+    predicted (B, 2K, h, w): channels :K are the joints Ĥ_j, channels K: the extra maps (net.extra_heatmaps = K);
+    target (B, K, h, w) = H. The joint channels always get plain BCE against H_j. The report's formula leaves
+    open which output its ŷ is, so `acts_on` picks:
+    - "joints": its "equivalent to BCE(H_j', 1 − Ĥ_j)" names the joint's own prediction. The extra channels
+      learn H_j' with plain BCE, and `mirror_penalty` adds BCE(H_j', 1 − Ĥ_j) where H_j' > threshold (0 in the
+      report), weighted by `negative_weight` and averaged as `mean_over` says.
+    - "extra_maps": ŷ is the extra output, the loss the report gives for it: the extra channels learn 1 − H_j'
+      where H_j' > threshold, and the joint maps see the mirrors only through the features they share, as
+      the report's own explanation of its lower score supposes ("an additional output might have confused
+      the model").
+    `penalty="suppress"` (on the joints only) swaps the term for `mirror_suppression`: the report's term is
+    smallest at Ĥ_j = 1 − H_j', so on the joints it pulls their maps towards 1 wherever the mirror's Gaussian
+    is small.
     """
 
     def __init__(
-        self, negative_weight: float = 1.0, threshold: float = 0.0, penalty: str = "report", mean_over: str = "region"
+        self,
+        negative_weight: float = 1.0,
+        threshold: float = 0.0,
+        penalty: str = "report",
+        mean_over: str = "region",
+        acts_on: str = "joints",
     ) -> None:
         super().__init__()
         if penalty not in MIRROR_PENALTIES:
             raise ValueError(f"unknown mirror penalty {penalty!r}; valid: {', '.join(MIRROR_PENALTIES)}")
+        if acts_on not in ("joints", "extra_maps"):
+            raise ValueError(f"the negative term acts_on 'joints' or 'extra_maps', got {acts_on!r}")
+        if acts_on == "extra_maps" and penalty != "report":
+            raise ValueError(f"penalty {penalty!r} lowers joint maps; with acts_on=extra_maps use penalty=report")
         _check_mean_over(mean_over)
         self.mean_over = mean_over
         self.negative_weight = negative_weight
         self.threshold = threshold
         self.penalty = MIRROR_PENALTIES[penalty]
+        self.acts_on = acts_on
 
     def forward(self, predicted: Tensor, target: Tensor) -> Tensor:
         joints = target.shape[1]
@@ -160,10 +175,13 @@ class NegativeHeatmapBCE(nn.Module):
                 f"got {predicted.shape[1]}"
             )
         predicted, target = predicted.float(), target.float()
-        main, mirror = predicted[:, :joints], predicted[:, joints:]
+        main, extra = predicted[:, :joints], predicted[:, joints:]
+        joint_loss = F.binary_cross_entropy(main, target)
+        if self.acts_on == "extra_maps":
+            return joint_loss + self.negative_weight * self.penalty(extra, target, self.threshold, self.mean_over)
         return (
-            F.binary_cross_entropy(main, target)
-            + F.binary_cross_entropy(mirror, mirrored_heatmaps(target))
+            joint_loss
+            + F.binary_cross_entropy(extra, mirrored_heatmaps(target))
             + self.negative_weight * self.penalty(main, target, self.threshold, self.mean_over)
         )
 

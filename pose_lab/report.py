@@ -76,6 +76,7 @@ REPORT_ROW: dict[str, str | None] = {
     "neg_heatmap_diff": None,
     "neg_heatmap": "Heatmap Loss Modifications",
     "neg_heatmap_mean_all": "Heatmap Loss Modifications",  # neg_heatmap, the report's 1/N over every pixel
+    "neg_heatmap_extra_maps": "Heatmap Loss Modifications",  # neg_heatmap, the report's L on its extra output
     "neg_heatmap_suppress": "Heatmap Loss Modifications",  # ours: neg_heatmap with another negative term
     "vit": "ViT Modules Modifications",
     "vit2": "ViT Modules Modifications",

@@ -50,10 +50,13 @@ VARIANTS: dict[str, Callable[[PoseLitModule], bool]] = {
     "neg_heatmap_diff": lambda m: isinstance(m.net.heatmap_branch.activation, nn.Tanh)
     and isinstance(m.loss.heatmap, NegativeHeatmapDiff),
     "neg_heatmap": lambda m: m.net.heatmap_branch.heatmap_conv.out_channels == 2 * m.net.num_joints
-    and isinstance(m.loss.heatmap, NegativeHeatmapBCE) and m.loss.heatmap.mean_over == "region",
+    and isinstance(m.loss.heatmap, NegativeHeatmapBCE) and m.loss.heatmap.mean_over == "region"
+    and m.loss.heatmap.acts_on == "joints",
     "neg_heatmap_mean_all": lambda m: m.net.heatmap_branch.heatmap_conv.out_channels == 2 * m.net.num_joints
     and isinstance(m.loss.heatmap, NegativeHeatmapBCE) and m.loss.heatmap.penalty is mirror_penalty
     and m.loss.heatmap.mean_over == "all",
+    "neg_heatmap_extra_maps": lambda m: m.net.heatmap_branch.heatmap_conv.out_channels == 2 * m.net.num_joints
+    and isinstance(m.loss.heatmap, NegativeHeatmapBCE) and m.loss.heatmap.acts_on == "extra_maps",
     "neg_heatmap_suppress": lambda m: m.net.heatmap_branch.heatmap_conv.out_channels == 2 * m.net.num_joints
     and isinstance(m.loss.heatmap, NegativeHeatmapBCE) and m.loss.heatmap.penalty is mirror_suppression,
     "vit": lambda m: isinstance(m.net.heatmap_branch.bridge, ViTBridge)

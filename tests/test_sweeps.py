@@ -56,7 +56,8 @@ def test_ablation_experiment_is_the_whole_study() -> None:
     assert cfg.hydra.mode == RunMode.MULTIRUN
     params = cfg.hydra.sweeper.params
     assert params.model.split(",") == ["base", "arch_mod", "neg_heatmap_diff", "neg_heatmap",
-                                       "neg_heatmap_mean_all", "neg_heatmap_suppress", "vit", "vit2", "cbam"]
+                                       "neg_heatmap_mean_all", "neg_heatmap_extra_maps", "neg_heatmap_suppress",
+                                       "vit", "vit2", "cbam"]
     assert sorted(params.model.split(",")) == sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
     assert params.seed == "0,1,2"
     assert cfg.data.split == "seed" and list(cfg.phase.stages) == ["pretrain", "regression"]

@@ -122,6 +122,32 @@ def test_mean_over_all_settles_the_joint_map_at_one_half_far_from_both_joints() 
             assert gradient[0, LEFT_ANKLE, 0, 0].item() == pytest.approx(0.0, abs=1e-6)
 
 
+def test_acting_on_the_extra_maps_trains_them_towards_one_minus_the_mirror_and_spares_the_joints() -> None:
+    target, _ = _left_ankle_seen_at_the_right()
+    predicted = torch.full((1, 2 * NUM_JOINTS, 2, 2), 0.5)
+    predicted[0, NUM_JOINTS + LEFT_ANKLE, 0, 0] = 0.2  # the extra map at the right ankle's peak (y = 0.8)
+    predicted.requires_grad_(True)
+    loss = NegativeHeatmapBCE(acts_on="extra_maps")(predicted, target)
+    joint = torch.nn.functional.binary_cross_entropy(predicted[:, :NUM_JOINTS], target)
+    # The report's L on the extra channels, ŷ = extra output: (left ankle, y = 0.8, ŷ = 0.2) is at its
+    # minimum ŷ = 1 − y; (right ankle, y = 0.6, ŷ = 0.5) costs log 2.
+    at_minimum = -(0.8 * math.log(0.8) + 0.2 * math.log(0.2))
+    assert loss.item() == pytest.approx(joint.item() + (at_minimum + math.log(2)) / 2, rel=1e-5)
+    loss.backward()
+    extra_grad = predicted.grad[0, NUM_JOINTS:]
+    assert extra_grad[LEFT_ANKLE, 0, 0].item() == pytest.approx(0.0, abs=1e-6)
+    assert extra_grad[RIGHT_ANKLE, 1, 1] > 0  # y = 0.6: pushed down towards 0.4
+    # The joint channels get exactly their plain BCE's gradient: nothing from the mirrors.
+    (plain,) = torch.autograd.grad(
+        torch.nn.functional.binary_cross_entropy(predicted[:, :NUM_JOINTS], target), predicted
+    )
+    assert torch.allclose(predicted.grad[0, :NUM_JOINTS], plain[0, :NUM_JOINTS])
+    with pytest.raises(ValueError, match="acts_on=extra_maps use penalty=report"):
+        NegativeHeatmapBCE(acts_on="extra_maps", penalty="suppress")
+    with pytest.raises(ValueError, match="'joints' or 'extra_maps'"):
+        NegativeHeatmapBCE(acts_on="mirror")
+
+
 def test_negative_heatmap_bce_sums_joint_mirror_and_negative_terms() -> None:
     target = _ankles_and_neck()
     target[0, RIGHT_ANKLE, 0, 0] = 0.8
