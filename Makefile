@@ -44,7 +44,7 @@ clean:  ## remove run outputs (keeps .venv)
 SWEEP ?= $(lastword $(sort $(wildcard outputs/train/multiruns/*)))
 BENCH ?= $(lastword $(sort $(wildcard outputs/bench/runs/*/bench.json)))
 
-sweep:  ## the §5.1 ablation: 7 variants x 3 seeds, both phases, split seed (ARGS='hydra/launcher=parallel')
+sweep:  ## the §5.1 ablation: 10 variants x 3 seeds, both phases, split seed (ARGS='hydra/launcher=parallel')
 	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train experiment=ablation $(ARGS)
 
 bench:  ## params, GFLOPs, CPU/GPU latency of every variant -> outputs/bench/runs/DATE/bench.json

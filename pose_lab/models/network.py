@@ -264,6 +264,10 @@ class BlazePoseNet(nn.Module):
     `attention` maps placements ("conv3".."conv6", "conv11") to timm attention names, e.g. {"conv3": "cbam"}.
     `bridge` maps the backbone output (B, stem_channels, S/2, S/2) to (B, decoder_channels, S/4, S/4),
     added at the conv9 level; it belongs to the heatmap branch, the only branch it feeds with gradients.
+    `extra_heatmap_prior` is the probability the `extra_heatmaps` (sigmoid) start at, where their loss wants
+    another background than the joints' 0: the §4.2 reading that trains them towards 1 − H_j' needs ~0.99,
+    which the head's bias cannot reach from 0.01 in a short run (Adam moves it about lr per step). None keeps
+    the joints' prior.
     """
 
     def __init__(
@@ -281,8 +285,16 @@ class BlazePoseNet(nn.Module):
         extra_heatmaps: int = 0,
         attention: Mapping[str, str] | None = None,
         bridge: nn.Module | None = None,
+        extra_heatmap_prior: float | None = None,
     ) -> None:
         super().__init__()
+        if extra_heatmap_prior is not None and not (
+            extra_heatmaps > 0 and heatmap_activation == "sigmoid" and 0 < extra_heatmap_prior < 1
+        ):
+            raise ValueError(
+                "extra_heatmap_prior needs extra_heatmaps > 0, heatmap_activation=sigmoid and a probability in (0, 1); "
+                f"got {extra_heatmap_prior} with extra_heatmaps={extra_heatmaps}, activation={heatmap_activation}"
+            )
         if input_size <= 0 or input_size % 32:
             raise ValueError(f"input_size must be a positive multiple of 32 (five stride-2 stages), got {input_size}")
         encoder_channels, encoder_units = tuple(encoder_channels), tuple(encoder_units)
@@ -317,6 +329,11 @@ class BlazePoseNet(nn.Module):
             attention=dict(attention or {}),
             bridge=bridge,
         )
+        if extra_heatmap_prior is not None:
+            with torch.no_grad():
+                self.heatmap_branch.heatmap_conv.bias[num_joints:] = math.log(
+                    extra_heatmap_prior / (1 - extra_heatmap_prior)
+                )
         self.regression_branch = RegressionBranch(
             num_joints=num_joints,
             input_size=input_size,

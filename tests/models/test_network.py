@@ -240,6 +240,27 @@ def test_initial_sigmoid_heatmaps_start_near_prior(mode: str) -> None:
     assert heatmaps.max().item() < 0.02
 
 
+def test_extra_heatmaps_start_at_their_own_prior_and_the_joints_at_theirs() -> None:
+    net = BlazePoseNet(input_size=64, extra_heatmaps=NUM_JOINTS, extra_heatmap_prior=0.99).eval()
+    with torch.no_grad():
+        heatmaps = net(_inputs(64)).heatmaps
+    assert heatmaps[:, :NUM_JOINTS].mean().item() == pytest.approx(0.01, abs=0.002)
+    assert heatmaps[:, NUM_JOINTS:].mean().item() == pytest.approx(0.99, abs=0.002)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"extra_heatmap_prior": 0.99},  # no extra maps to start
+        {"extra_heatmaps": NUM_JOINTS, "extra_heatmap_prior": 1.0},  # not a probability a sigmoid reaches
+        {"extra_heatmaps": NUM_JOINTS, "extra_heatmap_prior": 0.5, "heatmap_activation": "tanh"},
+    ],
+)
+def test_extra_heatmap_prior_needs_sigmoid_extra_maps(kwargs: dict) -> None:
+    with pytest.raises(ValueError, match="extra_heatmap_prior needs"):
+        BlazePoseNet(input_size=64, **kwargs)
+
+
 def test_blaze_block_handles_odd_sizes_and_narrowing() -> None:
     x = torch.randn(2, 8, 7, 5)
     assert BlazeBlock(8, 16, num_units=2)(x).shape == (2, 16, 4, 3)
