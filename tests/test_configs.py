@@ -56,7 +56,8 @@ VARIANTS: dict[str, Callable[[PoseLitModule], bool]] = {
     and isinstance(m.loss.heatmap, NegativeHeatmapBCE) and m.loss.heatmap.penalty is mirror_penalty
     and m.loss.heatmap.mean_over == "all",
     "neg_heatmap_extra_maps": lambda m: m.net.heatmap_branch.heatmap_conv.out_channels == 2 * m.net.num_joints
-    and isinstance(m.loss.heatmap, NegativeHeatmapBCE) and m.loss.heatmap.acts_on == "extra_maps",
+    and isinstance(m.loss.heatmap, NegativeHeatmapBCE) and m.loss.heatmap.acts_on == "extra_maps"
+    and torch.sigmoid(m.net.heatmap_branch.heatmap_conv.bias[m.net.num_joints :]).sub(0.99).abs().max() < 1e-6,
     "neg_heatmap_suppress": lambda m: m.net.heatmap_branch.heatmap_conv.out_channels == 2 * m.net.num_joints
     and isinstance(m.loss.heatmap, NegativeHeatmapBCE) and m.loss.heatmap.penalty is mirror_suppression,
     "vit": lambda m: isinstance(m.net.heatmap_branch.bridge, ViTBridge)
