@@ -75,13 +75,13 @@ def _weighted_mean(per_pixel: Tensor, weight: Tensor, mean_over: str) -> Tensor:
 def mirror_penalty(predicted: Tensor, target: Tensor, threshold: float = 0.0, mean_over: str = "region") -> Tensor:
     """Report §4.2 attempt 2 negative term: BCE(H_j', 1 − Ĥ_j) over pixels where H_j' > threshold.
 
-    predicted Ĥ (B, K, h, w) probabilities of the joints, target H (B, K, h, w). Per pixel with y = H_j'
-    and ŷ = Ĥ_j this is −[y·log(1 − ŷ) + (1 − y)·log ŷ], the report's L. Its minimum is at ŷ = 1 − y: Ĥ_j
-    goes to 0 at the mirror's peak, but towards 1 where the mirror's Gaussian tail is small yet above
-    threshold. The report's 1/N has two readings: N the masked pixels (`mean_over="region"`), which lets the
-    term outweigh the joint's own BCE pixel for pixel, or N every pixel with the masked-out ones as 0
-    (`"all"`), which weighs the two alike per pixel, so that where y ≈ 0 they settle Ĥ_j at 1/2 rather
-    than at 1. Pixels of self-mirrored joints are left out. Zero when no pixel qualifies (e.g. every
+    predicted Ĥ (B, K, h, w) probabilities (the joint maps, or the extra maps under NegativeHeatmapBCE's
+    acts_on="extra_maps"), target H (B, K, h, w). Per pixel with y = H_j' and ŷ = Ĥ_j this is
+    −[y·log(1 − ŷ) + (1 − y)·log ŷ], the report's L. Its minimum is at ŷ = 1 − y: Ĥ_j goes to 0 at the mirror's peak, but towards 1 where
+    the mirror's Gaussian tail is small yet above threshold. The report's 1/N has two readings: N the masked pixels
+    (`mean_over="region"`), which lets the term outweigh the joint's own BCE pixel for pixel, or N every pixel with
+    the masked-out ones as 0 (`"all"`), which weighs the two alike per pixel, so that where y ≈ 0 they settle Ĥ_j at
+    1/2 rather than at 1. Pixels of self-mirrored joints are left out. Zero when no pixel qualifies (e.g. every
     mirrored joint unlabelled).
     """
     mirrored = mirrored_heatmaps(target.float())
@@ -136,10 +136,10 @@ class NegativeHeatmapBCE(nn.Module):
     - "joints": its "equivalent to BCE(H_j', 1 − Ĥ_j)" names the joint's own prediction. The extra channels
       learn H_j' with plain BCE, and `mirror_penalty` adds BCE(H_j', 1 − Ĥ_j) where H_j' > threshold (0 in the
       report), weighted by `negative_weight` and averaged as `mean_over` says.
-    - "extra_maps": ŷ is the extra output, the loss the report gives for it: the extra channels learn 1 − H_j'
-      where H_j' > threshold, and the joint maps see the mirrors only through the features they share, as
-      the report's own explanation of its lower score supposes ("an additional output might have confused
-      the model").
+    - "extra_maps": ŷ is the extra output, the loss the report gives for it: the extra channels learn 1 − H_j' where
+      H_j' > threshold (neck and head top, their own mirrors, get no loss there), and the joint maps see the mirrors
+      only through the features they share, as the report's own explanation of its lower score supposes ("an
+      additional output might have confused the model").
     `penalty="suppress"` (on the joints only) swaps the term for `mirror_suppression`: the report's term is
     smallest at Ĥ_j = 1 − H_j', so on the joints it pulls their maps towards 1 wherever the mirror's Gaussian
     is small.
