@@ -905,10 +905,42 @@ MERGED_PREFIX = "Merged into this report since (`merge=true`): "
 MERGED_SUFFIX = "; each merged table gives its own training budget, and the last section lists every command."
 
 
+# The inputs of a report command; a list value (sweep=[A,B]) names several folders.
+REPORT_INPUTS: tuple[str, ...] = ("sweep", "levers", "bench", "peer_bench", "exercise_bench")
+REPORT_PREFIX = "- `python -m pose_lab.report "
+
+
+def _report_inputs(line: str) -> tuple[str | None, dict[str, set[str]]] | None:
+    """A closing-list line's report command as (label, {input: folders}), or None for other lines."""
+    if not line.startswith(REPORT_PREFIX):
+        return None
+    words = dict(word.split("=", 1) for word in shlex.split(line[len("- `"):].rstrip("`")) if "=" in word)
+    inputs = {}
+    for key in REPORT_INPUTS:
+        value = words.get(key, "null")
+        if value != "null":
+            inputs[key] = set(value.strip("[]").split(",")) if value.startswith("[") else {value}
+    return words.get("label"), inputs
+
+
+def _superseded(old_line: str, new_lines: Sequence[str]) -> bool:
+    """Whether a new report command of the same label reads every input old_line's command read: it then remakes
+    all the sections that command made, so its line would only repeat a part of the new one."""
+    old = _report_inputs(old_line)
+    if old is None:
+        return False
+    label, inputs = old
+    for new in filter(None, map(_report_inputs, new_lines)):
+        if new[0] == label and all(folders <= new[1].get(key, set()) for key, folders in inputs.items()):
+            return True
+    return False
+
+
 def merge_report(old: str, new: str, sweep_dirs: Sequence[Path] = ()) -> str:
     """`old` RESULTS.md updated by `new`: every section of `new` replaces the one of the same title in `old`, or
     comes before old's closing sections when `old` has none; the closing sections (MERGED_SECTIONS) keep old's
-    lines and gain new's. The preamble stays old's, with a line naming the merged sweep folders it lacks."""
+    lines and gain new's, less old report commands that a new one supersedes (_superseded). The preamble stays
+    old's, with a line naming the merged sweep folders it lacks."""
     preamble, sections = split_sections(old)
     unnamed = [f"`{folder}`" for folder in sweep_dirs if f"`{folder}`" not in "\n".join(preamble)]
     if unnamed:
@@ -932,6 +964,8 @@ def merge_report(old: str, new: str, sweep_dirs: Sequence[Path] = ()) -> str:
                 new_lines = [] if old_lines else new_lines
             elif new_lines:
                 old_lines = [line for line in old_lines if not line.startswith(NOTHING_MISSING)]
+        else:
+            old_lines = [line for line in old_lines if not _superseded(line, new_lines)]
         closing[title] = _merged_lines(old_lines, new_lines)
     body = [line for title, lines in {**sections, **closing}.items() for line in (f"## {title}", *lines)]
     return "\n".join([*preamble, *body]).rstrip("\n") + "\n"

@@ -505,6 +505,26 @@ def test_runs_of_the_same_name_from_two_merges_keep_apart_in_the_closing_list(
     assert "(run `cbam`)" not in closing
 
 
+def test_a_merge_drops_the_report_commands_it_supersedes(tmp_path: Path, sweep: Path, bench_json: Path) -> None:
+    report(_cfg(tmp_path, sweep, bench_json))
+    first, second = tmp_path / "first", tmp_path / "second"
+    _write_run(first, "base", "base", 0, (0.4, 0.5, 0.4))
+    _write_run(second, "vit", "vit", 0, (0.4, 0.5, 0.4))
+    report(_cfg(tmp_path, first / "base", "null", "merge=true", "label=recipe"))
+    report(_cfg(tmp_path, second / "vit", "null", "merge=true", "label=other"))
+    # The same label reading the first run again with another: the first command only repeats part of it.
+    both = f"[{first / 'base'},{second / 'vit'}]"
+    report(_cfg(tmp_path, both, "null", "merge=true", "label=recipe"))
+    # The same label reading fewer inputs than the command before it: the one before still made more.
+    report(_cfg(tmp_path, second / "vit", "null", "merge=true", "label=recipe"))
+    commands = [line for line in (tmp_path / "out" / "RESULTS.md").read_text().splitlines()
+                if line.startswith("- `python -m pose_lab.report ")]
+    assert len(commands) == 4  # the first report's, other's, and recipe's last two
+    assert sum(f"sweep={first / 'base'} " in line for line in commands) == 0
+    assert sum(both in line for line in commands) == 1
+    assert sum(f"sweep={second / 'vit'} " in line and "label=other" in line for line in commands) == 1
+
+
 def test_a_labelled_merge_keeps_the_benchmark_sections_beside_the_old_ones(
         tmp_path: Path, sweep: Path, bench_json: Path) -> None:
     shipped = _exercise_bench(tmp_path / "shipped.json", pose_lab_reps=3)
