@@ -923,17 +923,15 @@ def _report_inputs(line: str) -> tuple[str | None, dict[str, set[str]]] | None:
     return words.get("label"), inputs
 
 
-def _superseded(old_line: str, new_lines: Sequence[str]) -> bool:
-    """Whether a new report command of the same label reads every input old_line's command read: it then remakes
-    all the sections that command made, so its line would only repeat a part of the new one."""
+def _superseded(old_line: str, new_commands: Sequence[tuple[str | None, dict[str, set[str]]]]) -> bool:
+    """Whether a new report command (as _report_inputs gives it) of the same label reads every input old_line's
+    command read: it then remakes all the sections that command made, so old_line would only repeat part of it."""
     old = _report_inputs(old_line)
     if old is None:
         return False
     label, inputs = old
-    for new in filter(None, map(_report_inputs, new_lines)):
-        if new[0] == label and all(folders <= new[1].get(key, set()) for key, folders in inputs.items()):
-            return True
-    return False
+    return any(new_label == label and all(folders <= new_inputs.get(key, set()) for key, folders in inputs.items())
+               for new_label, new_inputs in new_commands)
 
 
 def merge_report(old: str, new: str, sweep_dirs: Sequence[Path] = ()) -> str:
@@ -965,7 +963,8 @@ def merge_report(old: str, new: str, sweep_dirs: Sequence[Path] = ()) -> str:
             elif new_lines:
                 old_lines = [line for line in old_lines if not line.startswith(NOTHING_MISSING)]
         else:
-            old_lines = [line for line in old_lines if not _superseded(line, new_lines)]
+            new_commands = [command for command in map(_report_inputs, new_lines) if command is not None]
+            old_lines = [line for line in old_lines if not _superseded(line, new_commands)]
         closing[title] = _merged_lines(old_lines, new_lines)
     body = [line for title, lines in {**sections, **closing}.items() for line in (f"## {title}", *lines)]
     return "\n".join([*preamble, *body]).rstrip("\n") + "\n"
