@@ -1,7 +1,8 @@
 """Score a checkpoint: `python -m pose_lab.evaluate ckpt=PATH data.split=standard`.
 
 Prints PCKh@0.5 and PCK@0.2 (per joint and pooled) for the regression output and for the heatmap output
-(argmax with sub-pixel refinement), and writes `metrics.json` plus the predictions as (N,14,3) arrays
+(argmax with sub-pixel refinement), and the joint heatmaps' mean peak and median value (a peaked map has a high
+peak over a low median; a loss that lifts the background shows as a median near the peak), and writes `metrics.json` plus the predictions as (N,14,3) arrays
 (x, y in original pixels, visibility probability) in image order with the image numbers, so anyone can
 score them independently.
 """
@@ -46,16 +47,29 @@ def predict_subset(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup()
     device = _device(cfg.device)
     module.to(device)
-    collected: dict[str, list[torch.Tensor]] = {name: [] for name in (*OUTPUTS, "visibility", "truth", "number")}
+    collected: dict[str, list[torch.Tensor]] = {
+        name: [] for name in (*OUTPUTS, "visibility", "truth", "number", *HEATMAP_LEVELS)
+    }
     for batch in tqdm(datamodule.dataloader(cfg.subset), desc=f"evaluate {cfg.subset}", unit="batch"):
         output = module(batch["image"].to(device))
         decoded = module.decode(output, batch["to_original"].to(device))
         for name in OUTPUTS:
             collected[name].append(decoded[name].cpu())
         collected["visibility"].append(output.visibility.float().cpu())
+        for name, values in heatmap_levels(output.heatmaps[:, : output.coords.shape[1]]).items():
+            collected[name].append(values.cpu())
         collected["truth"].append(batch["keypoints"])
         collected["number"].append(batch["number"])
     return {name: torch.cat(parts) for name, parts in collected.items()}
+
+
+HEATMAP_LEVELS = ("peak", "median")
+
+
+def heatmap_levels(heatmaps: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each (B, K, h, w) map's largest and median value, as (B, K) tensors."""
+    flat = heatmaps.float().flatten(2)
+    return {"peak": flat.amax(dim=-1), "median": flat.median(dim=-1).values}
 
 
 def score(predicted: torch.Tensor, truth: torch.Tensor) -> dict[str, dict[str, Any]]:
@@ -99,9 +113,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "heatmap_refine": cfg.heatmap_refine,  # null: the checkpoint's own
         "num_images": len(result["number"]),
         "scores": scores,
+        "joint_heatmaps": {name: result[name].mean().item() for name in HEATMAP_LEVELS},
     }
     write_json(out_dir / "metrics.json", summary)
     print(format_table(scores))
+    levels = summary["joint_heatmaps"]
+    print(f"\njoint heatmaps: mean peak {levels['peak']:.3f}, mean median {levels['median']:.3f}")
     print(f"\nwrote {out_dir / 'metrics.json'} and predictions_{{{','.join(OUTPUTS)}}}.npy (N,14,3: x, y, visibility)")
     return summary
 

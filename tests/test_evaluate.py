@@ -11,7 +11,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
 from pose_lab.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, checkpoint_path, load_module, load_weights, slim
-from pose_lab.evaluate import evaluate
+from pose_lab.evaluate import evaluate, heatmap_levels
 from pose_lab.metrics import pck
 from pose_lab.train import train
 
@@ -37,7 +37,7 @@ def test_evaluate_writes_scores_that_match_its_predictions(trained, tiny_lsp_roo
     split = "{train: [1, 8], val: [9, 12], test: [13, 16]}"
     evaluate(_eval_cfg(trained["best_checkpoint"], tiny_lsp_root, tmp_path / "eval", split))
     printed = capsys.readouterr().out
-    assert "head_top" in printed and "mean" in printed
+    assert "head_top" in printed and "mean" in printed and "joint heatmaps: mean peak" in printed
     written = json.loads((tmp_path / "eval/metrics.json").read_text())
     assert written["num_images"] == 4 and written["subset"] == "test"
     numbers = np.load(tmp_path / "eval/image_numbers.npy")
@@ -51,9 +51,22 @@ def test_evaluate_writes_scores_that_match_its_predictions(trained, tiny_lsp_roo
         assert np.all((predictions[..., 2] >= 0) & (predictions[..., 2] <= 1))
         rescored = 100 * pck(torch.from_numpy(predictions[..., :2]), torch.from_numpy(truth), "head", 0.5).item()
         assert written["scores"][output]["pckh@0.5"]["mean"] == pytest.approx(rescored)
+    levels = written["joint_heatmaps"]
+    assert 0 <= levels["median"] <= levels["peak"] <= 1
     # The training loop's own test metric agrees with evaluate on the same checkpoint and images.
     assert 100 * trained["test"]["test/pckh@0.5_heatmap"] == pytest.approx(
         written["scores"]["heatmap"]["pckh@0.5"]["mean"], abs=1e-4)
+
+
+def test_heatmap_levels_tell_a_peak_from_a_raised_background() -> None:
+    peaked = torch.full((1, 2, 8, 8), 0.01)
+    peaked[0, :, 3, 4] = 0.9
+    raised = torch.full((1, 2, 8, 8), 0.5)
+    raised[0, :, 3, 4] = 0.6
+    for maps, peak, median in ((peaked, 0.9, 0.01), (raised, 0.6, 0.5)):
+        levels = heatmap_levels(maps)
+        assert levels["peak"].shape == levels["median"].shape == (1, 2)
+        assert torch.allclose(levels["peak"], torch.tensor(peak)) and torch.allclose(levels["median"], torch.tensor(median))
 
 
 def test_slim_checkpoint_is_smaller_and_predicts_the_same(trained, tmp_path) -> None:
