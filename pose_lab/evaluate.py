@@ -2,13 +2,14 @@
 
 Prints PCKh@0.5 and PCK@0.2 (per joint and pooled) for the regression output and for the heatmap output
 (argmax with sub-pixel refinement), and the joint heatmaps' mean peak and median value (a peaked map has a high
-peak over a low median; a loss that lifts the background shows as a median near the peak), and writes `metrics.json` plus the predictions as (N,14,3) arrays
-(x, y in original pixels, visibility probability) in image order with the image numbers, so anyone can
-score them independently.
+peak over a low median; a loss that lifts the background shows as a median near the peak). Writes
+`metrics.json` plus the predictions as (N,14,3) arrays (x, y in original pixels, visibility probability) in
+image order with the image numbers, so anyone can score them independently.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,19 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
+# Each level reduces a (B, K, h*w) tensor of flattened maps to (B, K).
+HEATMAP_LEVELS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "peak": lambda flat: flat.amax(dim=-1),
+    "median": lambda flat: flat.median(dim=-1).values,
+}
+
+
+def heatmap_levels(heatmaps: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each (B, K, h, w) map's largest and median value, as (B, K) tensors."""
+    flat = heatmaps.float().flatten(2)
+    return {name: reduce(flat) for name, reduce in HEATMAP_LEVELS.items()}
+
+
 @torch.inference_mode()
 def predict_subset(cfg: DictConfig) -> dict[str, Any]:
     """Run the checkpoint over one subset; returns predictions per output, ground truth and image numbers."""
@@ -56,20 +70,11 @@ def predict_subset(cfg: DictConfig) -> dict[str, Any]:
         for name in OUTPUTS:
             collected[name].append(decoded[name].cpu())
         collected["visibility"].append(output.visibility.float().cpu())
-        for name, values in heatmap_levels(output.heatmaps[:, : output.coords.shape[1]]).items():
+        for name, values in heatmap_levels(output.joint_heatmaps).items():
             collected[name].append(values.cpu())
         collected["truth"].append(batch["keypoints"])
         collected["number"].append(batch["number"])
     return {name: torch.cat(parts) for name, parts in collected.items()}
-
-
-HEATMAP_LEVELS = ("peak", "median")
-
-
-def heatmap_levels(heatmaps: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Each (B, K, h, w) map's largest and median value, as (B, K) tensors."""
-    flat = heatmaps.float().flatten(2)
-    return {"peak": flat.amax(dim=-1), "median": flat.median(dim=-1).values}
 
 
 def score(predicted: torch.Tensor, truth: torch.Tensor) -> dict[str, dict[str, Any]]:

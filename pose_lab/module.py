@@ -72,7 +72,7 @@ class PoseLitModule(L.LightningModule):
 
     def decode(self, output: PoseOutput, to_original: Tensor) -> dict[str, Tensor]:
         """Both outputs as (B,K,2) keypoints in original pixels."""
-        heatmap_points, _ = self.heatmap_codec.decode(output.heatmaps[:, : output.coords.shape[1]].float())
+        heatmap_points, _ = self.heatmap_codec.decode(output.joint_heatmaps.float())
         input_points = {"regression": self.regression_codec.decode(output.coords.float()), "heatmap": heatmap_points}
         return {name: apply_affine(points, to_original) for name, points in input_points.items()}
 

@@ -66,7 +66,8 @@ def test_heatmap_levels_tell_a_peak_from_a_raised_background() -> None:
     for maps, peak, median in ((peaked, 0.9, 0.01), (raised, 0.6, 0.5)):
         levels = heatmap_levels(maps)
         assert levels["peak"].shape == levels["median"].shape == (1, 2)
-        assert torch.allclose(levels["peak"], torch.tensor(peak)) and torch.allclose(levels["median"], torch.tensor(median))
+        assert torch.allclose(levels["peak"], torch.tensor(peak))
+        assert torch.allclose(levels["median"], torch.tensor(median))
 
 
 def test_slim_checkpoint_is_smaller_and_predicts_the_same(trained, tmp_path) -> None:

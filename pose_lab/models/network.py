@@ -58,6 +58,11 @@ class PoseOutput(NamedTuple):
     coords: Tensor | None  # (B, K, 2) x, y; trained against coordinates normalised to [0, 1] of the input frame
     visibility: Tensor | None  # (B, K, 1) probability that the joint is visible
 
+    @property
+    def joint_heatmaps(self) -> Tensor:
+        """The K joints' maps, without the extra maps (§4.2) that follow them; needs both branches' outputs."""
+        return self.heatmaps[:, : self.coords.shape[1]]
+
 
 # The parameter groups (phases.PARAMETER_GROUPS) whose training each forward switch serves: the backbone learns
 # from the heatmaps alone, since the regression branch reads it through stop-gradients.
