@@ -129,3 +129,13 @@ def test_reg120_recipe_lengthens_only_the_regression_phase(train_cfg) -> None:
     assert (shipped["stages"]["regression"]["epochs"], longer["stages"]["regression"]["epochs"]) == (40, 120)
     longer["stages"]["regression"]["epochs"] = 40
     assert longer == shipped
+
+
+def test_wide_recipe_changes_only_the_channel_counts(train_cfg) -> None:
+    shipped = OmegaConf.to_container(train_cfg("experiment=lsp192_sigma3_l1_150"), resolve=True)
+    wide = OmegaConf.to_container(train_cfg("experiment=lsp192_sigma3_l1_150_wide"), resolve=True)
+    widths = ("stem_channels", "encoder_channels", "decoder_channels")
+    assert [wide["model"]["net"][key] for key in widths] == [32, [64, 128, 256, 384], 64]
+    for key in widths:
+        wide["model"]["net"][key] = shipped["model"]["net"][key]
+    assert wide == shipped
