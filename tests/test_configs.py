@@ -123,19 +123,26 @@ def test_experiment_stages_each_name_what_they_train(train_cfg, name: str) -> No
         assert stage.get("train") and stage.epochs > 0, f"experiment={name}: stage {stage_name} is incomplete"
 
 
-def test_reg120_recipe_lengthens_only_the_regression_phase(train_cfg) -> None:
-    shipped = OmegaConf.to_container(train_cfg("experiment=lsp192_sigma3_l1_150").phase)
-    longer = OmegaConf.to_container(train_cfg("experiment=lsp192_sigma3_l1_150_reg120").phase)
-    assert (shipped["stages"]["regression"]["epochs"], longer["stages"]["regression"]["epochs"]) == (40, 120)
-    longer["stages"]["regression"]["epochs"] = 40
-    assert longer == shipped
+# Each candidate recipe: the settings it changes, as (shipped value, candidate value).
+CANDIDATE_CHANGES = {
+    "lsp192_sigma3_l1_150_reg120": {"phase.stages.regression.epochs": (40, 120)},
+    "lsp192_sigma3_l1_150_wide": {
+        "model.net.stem_channels": (24, 32),
+        "model.net.encoder_channels": ([48, 96, 192, 288], [64, 128, 256, 384]),
+        "model.net.decoder_channels": (48, 64),
+    },
+}
 
 
-def test_wide_recipe_changes_only_the_channel_counts(train_cfg) -> None:
-    shipped = OmegaConf.to_container(train_cfg("experiment=lsp192_sigma3_l1_150"), resolve=True)
-    wide = OmegaConf.to_container(train_cfg("experiment=lsp192_sigma3_l1_150_wide"), resolve=True)
-    widths = ("stem_channels", "encoder_channels", "decoder_channels")
-    assert [wide["model"]["net"][key] for key in widths] == [32, [64, 128, 256, 384], 64]
-    for key in widths:
-        wide["model"]["net"][key] = shipped["model"]["net"][key]
-    assert wide == shipped
+@pytest.mark.parametrize("name", sorted(CANDIDATE_CHANGES))
+def test_candidate_recipe_changes_only_its_own_settings(train_cfg, name: str) -> None:
+    shipped = OmegaConf.to_container(train_cfg("experiment=lsp192_sigma3_l1_150"))
+    candidate = OmegaConf.to_container(train_cfg(f"experiment={name}"))
+    for key, values in CANDIDATE_CHANGES[name].items():
+        *parents, leaf = key.split(".")
+        shipped_node, candidate_node = shipped, candidate
+        for parent in parents:
+            shipped_node, candidate_node = shipped_node[parent], candidate_node[parent]
+        assert (shipped_node[leaf], candidate_node[leaf]) == values, key
+        candidate_node[leaf] = shipped_node[leaf]
+    assert candidate == shipped
