@@ -36,8 +36,10 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from yaml import YAMLError
 
+from pose_lab.compose import flatten
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.paths import shown_path
+from pose_lab.rerun import check_rerun, override_value, read_override_value
 from pose_lab.train import RUN_CONFIG, RUN_OVERRIDES
 
 METRICS_FILE = "metrics.json"
@@ -179,17 +181,7 @@ def load_run(folder: Path) -> Run:
     fit_seconds = {name: float(stage["fit_seconds"]) for name, stage in records.items()
                    if isinstance(stage, dict) and "fit_seconds" in stage and not stage.get("resumed")}
     return Run(folder, str(variant), int(config.seed), _split_label(split), int(data.input_size), stages,
-               _flatten(OmegaConf.to_container(config, resolve=False)), test, epochs_run, fit_seconds)
-
-
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as {"a.b.c": leaf}; lists stay leaves."""
-    if not isinstance(tree, dict) or not tree:
-        return {prefix: tree}
-    flat = {}
-    for key, value in tree.items():
-        flat.update(_flatten(value, f"{prefix}{key}."))
-    return {key.removesuffix("."): value for key, value in flat.items()}
+               flatten(OmegaConf.to_container(config, resolve=False)), test, epochs_run, fit_seconds)
 
 
 def differing_settings(runs: list[Run]) -> list[str]:
@@ -220,10 +212,7 @@ def recipe_change(control: Run, run: Run) -> list[str]:
                    and _subtree(run.settings, other) == _subtree(run.settings, prefix)
                    for other in parents[:parents.index(prefix)])
 
-    def text(value: Any) -> str:
-        return value if isinstance(value, str) else json.dumps(value)
-
-    words = [f"{'' if key in control.settings else '+'}{key}={text(run.settings[key])}" for key in changed
+    words = [f"{'' if key in control.settings else '+'}{key}={override_value(run.settings[key])}" for key in changed
              if not (key.rpartition(".")[0] and copied(key.rpartition(".")[0]))]
     for key in (key for key in keys if key not in run.settings):
         parts = key.split(".")
@@ -506,9 +495,29 @@ def problems(root: Path, summary: dict[Group, list[VariantRow]]) -> list[str]:
     return lines
 
 
+def rerun_note(runs: list[Run], named: bool) -> str:
+    """What the recorded commands of `runs` need today to compose their runs' configs (pose_lab.rerun), as a
+    suffix of their command line ("" when they compose them as they are); `named` names each run."""
+    notes = []
+    for run in runs:
+        overrides = run_overrides(run)
+        if overrides is None:
+            continue
+        rerun = check_rerun(run.settings, overrides, run.folder, PER_RUN_SETTINGS)
+        who = f"run `{shown_path(run.folder)}` " if named else ""
+        if not rerun.exact:
+            reasons = [rerun.error] if rerun.error else rerun.irreparable
+            more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+            notes.append(f"{who}cannot be composed exactly with today's conf/: {reasons[0]}{more}")
+        elif rerun.corrections:
+            notes.append(f"{who}needs `{shlex.join(rerun.corrections)}` added to compose its config with "
+                         "today's conf/")
+    return f"; {'; '.join(notes)}" if notes else ""
+
+
 def sweep_commands(sweep_dirs: list[Path], runs: list[Run]) -> list[str]:
     """The command of each sweep (its multirun.yaml) and of each run outside any sweep (.hydra/overrides.yaml),
-    each run named by its shown_path."""
+    each run named by its shown_path, with what the command needs today to compose the runs' configs."""
     commands = []
     sweeps = sorted(path.parent for sweep_dir in sweep_dirs for path in sweep_dir.rglob(MULTIRUN_FILE))
     for folder in sweeps:
@@ -518,14 +527,15 @@ def sweep_commands(sweep_dirs: list[Path], runs: list[Run]) -> list[str]:
         multirun = "hydra.mode=MULTIRUN" in hydra_overrides
         words = ["python", "-m", f"pose_lab.{hydra_cfg['job']['name']}", *(["-m"] if multirun else []),
                  *(o for o in hydra_overrides if o != "hydra.mode=MULTIRUN"), *hydra_cfg["overrides"]["task"]]
-        commands.append(f"`cd {shlex.quote(hydra_cfg['runtime']['cwd'])} && {shlex.join(words)}`")
+        note = rerun_note([run for run in runs if run.folder.is_relative_to(folder)], named=True)
+        commands.append(f"`cd {shlex.quote(hydra_cfg['runtime']['cwd'])} && {shlex.join(words)}`{note}")
     for run in runs:
         if any(run.folder.is_relative_to(folder) for folder in sweeps):
             continue
         overrides = run_overrides(run)
         if overrides is not None:
             words = ["python", "-m", "pose_lab.train", *overrides]
-            commands.append(f"`{shlex.join(words)}` (run `{shown_path(run.folder)}`)")
+            commands.append(f"`{shlex.join(words)}` (run `{shown_path(run.folder)}`){rerun_note([run], False)}")
         else:
             commands.append(f"not recorded for `{shown_path(run.folder)}` "
                             f"(no {RUN_OVERRIDES} or .hydra/overrides.yaml)")
@@ -788,7 +798,8 @@ def report_command(cfg: DictConfig) -> str:
              f"latency_path={cfg.latency_path}", f"exercise_bench={cfg.exercise_bench or 'null'}",
              f"peer_bench={cfg.peer_bench or 'null'}",
              f"levers={_folders_override(cfg.levers) if cfg.levers else 'null'}",
-             *(["merge=true"] if cfg.merge else []), *([f"label={cfg.label}"] if cfg.label else [])]
+             *(["merge=true"] if cfg.merge else []),
+             *([f"label={override_value(cfg.label)}"] if cfg.label else [])]
     return shlex.join(words)
 
 
@@ -920,7 +931,8 @@ def _report_inputs(line: str) -> tuple[str | None, dict[str, set[str]]] | None:
         value = words.get(key, "null")
         if value != "null":
             inputs[key] = set(value.strip("[]").split(",")) if value.startswith("[") else {value}
-    return words.get("label"), inputs
+    label = words.get("label")
+    return (None if label is None else str(read_override_value(label))), inputs
 
 
 def _superseded(old_line: str, new_commands: Sequence[tuple[str | None, dict[str, set[str]]]]) -> bool:

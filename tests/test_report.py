@@ -489,7 +489,7 @@ def test_a_labelled_merge_keeps_the_table_of_the_same_split_size_and_phases(
     assert old_heading in after and f"{old_heading}: sigma 3" in after
     assert _row(after.split(f"{old_heading}: sigma 3")[0], "base") == _row(before, "base")
     assert "| `base` | 1 | 0 | 55.0 |" in after.split(f"{old_heading}: sigma 3")[1]
-    assert "merge=true 'label=sigma 3'" in after  # the recorded command reproduces the heading
+    assert """merge=true 'label="sigma 3"'""" in after  # the recorded command, run again, gives the same heading
     assert f"(run `{recipe / 'seed_0'}`)" in after  # a run passed as the sweep is named by its path
 
 

@@ -1,0 +1,124 @@
+"""What a finished run's recorded command composes with today's conf/, and the overrides that bring it back to the
+run's own config: defaults change and settings are added after runs are made, and a command that RESULTS.md lists
+must still reproduce its run, or say that it cannot."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
+
+from pose_lab.compose import compose_config, flatten
+
+# Settings added to conf/ after runs were made without them, each with the value that does what those runs did:
+# a run whose config lacks one behaved as this value.
+SETTINGS_ADDED_SINCE: dict[str, Any] = {
+    "codec.heatmap.refine": "quarter",  # the quarter-pixel step was the only refinement before DARK's was added
+    "model.net.extra_heatmap_prior": None,  # before it, the extra maps started at the joints' prior
+}
+# Strings that may go unquoted in an override, if the grammar reads them back as strings ("1e-3" is a float).
+_PLAIN = re.compile(r"[\w./:@-]+")
+_OVERRIDES = OverridesParser.create()
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """A run's recorded overrides checked against today's conf/."""
+
+    corrections: list[str]  # overrides to add to the recorded ones so that they compose the run's config
+    irreparable: list[str]  # settings no override brings back: why, one per setting
+    error: str | None = None  # why the recorded overrides no longer compose at all
+
+    @property
+    def exact(self) -> bool:
+        """True when the recorded overrides plus `corrections` compose the run's config."""
+        return self.error is None and not self.irreparable
+
+
+def override_value(value: Any) -> str:
+    """`value` in Hydra's override syntax (null, numbers, booleans, lists, quoted strings where needed)."""
+    if isinstance(value, str):
+        if _PLAIN.fullmatch(value) and _OVERRIDES.parse_override(f"key={value}").value() == value:
+            return value
+        # The grammar reads a backslash as an escape only in a run of them before a quote (or the closing one).
+        escaped = re.sub(r'(\\+)(?="|$)', lambda run: run.group(1) * 2, value).replace('"', '\\"')
+        return f'"{escaped}"'
+    return json.dumps(value)
+
+
+def read_override_value(text: str) -> Any:
+    """An override's value as Hydra reads it (the inverse of override_value); text the grammar cannot read as one
+    value (an unquoted comma, as older RESULTS.md commands wrote labels) is taken as it stands."""
+    try:
+        value = _OVERRIDES.parse_override(f"key={text}").value()
+    except HydraException:
+        return text
+    return value if isinstance(value, (str, int, float, bool, list, dict, type(None))) else text
+
+
+@contextmanager
+def _hydra_config_of(config: DictConfig) -> Iterator[None]:
+    """Let `${hydra:...}` interpolations of `config` read its own hydra node, then give the running app's back."""
+    instance = HydraConfig.instance()
+    previous = instance.cfg
+    instance.set_config(config)
+    try:
+        yield
+    finally:
+        instance.cfg = previous
+
+
+def composed_settings(overrides: Sequence[str], output_dir: Path) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The settings `python -m pose_lab.train *overrides` composes today, resolved and flattened as the run's
+    config is saved (in `output_dir`), and the keys that copy another setting (interpolations such as
+    `data.heatmap_codec: ${codec.heatmap}`: what is under them follows from the setting they copy)."""
+    config = compose_config("train", overrides, with_hydra=True)
+    with open_dict(config):
+        config.hydra.runtime.output_dir = str(output_dir)
+    with _hydra_config_of(config):
+        with open_dict(config):
+            del config["hydra"]
+        resolved = flatten(OmegaConf.to_container(config, resolve=True))
+        copies = tuple(key for key, value in flatten(OmegaConf.to_container(config, resolve=False)).items()
+                       if isinstance(value, str) and "${" in value)
+    return resolved, copies
+
+
+def check_rerun(settings: dict[str, Any], overrides: Sequence[str], output_dir: Path,
+                ignored: tuple[str, ...] = ()) -> Rerun:
+    """How `overrides` (a run's recorded command) composed today differs from `settings` (the run's saved config,
+    flattened), leaving out settings whose keys start with one of `ignored` (e.g. the seed, paths)."""
+    try:
+        today, copies = composed_settings(overrides, output_dir)
+    except (HydraException, OmegaConfBaseException) as error:
+        return Rerun([], [], f"{type(error).__name__}: {str(error).splitlines()[0]}")
+
+    def compared(key: str) -> bool:
+        return not key.startswith(ignored) and not any(key == copy or key.startswith(f"{copy}.") for copy in copies)
+
+    corrections, irreparable = [], []
+    for key in sorted(filter(compared, set(today) | set(settings))):
+        if key not in today:
+            irreparable.append(f"{key}={override_value(settings[key])}: today's conf/ has no such setting")
+            continue
+        if key in settings:
+            then = settings[key]
+        elif key in SETTINGS_ADDED_SINCE:
+            then = SETTINGS_ADDED_SINCE[key]
+        else:
+            irreparable.append(f"{key} (today {override_value(today[key])}) is missing from the run's config, and "
+                               "pose_lab.rerun.SETTINGS_ADDED_SINCE does not say what runs without it did")
+            continue
+        if json.dumps(then, sort_keys=True) != json.dumps(today[key], sort_keys=True):
+            corrections.append(f"{key}={override_value(then)}")
+    return Rerun(corrections, irreparable)
