@@ -32,10 +32,10 @@ from pose_lab.data.dataset import IMAGENET_MEAN, IMAGENET_STD, Normalize
 from pose_lab.data.geometry import apply_affine, invert_affine, letterbox_region, region_matrix
 from pose_lab.errors import PoseLabError
 from pose_lab.models.flip_test import FlipAveraged
+from pose_lab.models.network import joint_maps
 from pose_lab.module import PoseLitModule
 from pose_lab.region import Region
 from pose_lab.runtime import OUTPUTS, PATHS, Infer, onnx_infer, onnx_session, session_path, torch_infer
-from pose_lab.skeleton import NUM_JOINTS
 
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
 # Shrink factor beyond which an image is area-averaged down before the letterbox warp.
@@ -312,7 +312,7 @@ class PoseEstimator:
         count = len(to_original)
         maps = heatmap_keypoints = scores = [None] * count
         if "heatmaps" in outputs and (heatmaps or not regression):
-            decoded_maps = outputs["heatmaps"][:, :NUM_JOINTS].float().cpu()  # extra (negative) maps are not joints
+            decoded_maps = joint_maps(outputs["heatmaps"]).float().cpu()
             points, found = self.heatmap_codec.decode(decoded_maps)
             heatmap_keypoints = apply_affine(points.numpy().astype(np.float64), to_original).astype(np.float32)
             scores = found.numpy()

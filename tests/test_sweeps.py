@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
@@ -55,11 +56,14 @@ def test_ablation_experiment_is_the_whole_study() -> None:
     cfg = _hydra_cfg("experiment=ablation")
     assert cfg.hydra.mode == RunMode.MULTIRUN
     params = cfg.hydra.sweeper.params
-    assert params.model.split(",") == ["base", "arch_mod", "neg_heatmap_diff", "neg_heatmap",
-                                       "neg_heatmap_mean_all", "neg_heatmap_extra_maps", "neg_heatmap_suppress",
-                                       "vit", "vit2", "cbam"]
-    assert sorted(params.model.split(",")) == sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
-    assert params.seed == "0,1,2"
+
+    def swept(key: str) -> list[str]:  # as the basic sweeper reads each params entry
+        return list(OverridesParser.create().parse_override(f"{key}={params[key]}").sweep_string_iterator())
+
+    assert swept("model") == ["base", "arch_mod", "neg_heatmap_diff", "neg_heatmap", "neg_heatmap_mean_all",
+                              "neg_heatmap_extra_maps", "neg_heatmap_suppress", "vit", "vit2", "cbam"]
+    assert sorted(swept("model")) == sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+    assert swept("seed") == ["0", "1", "2"]
     assert cfg.data.split == "seed" and list(cfg.phase.stages) == ["pretrain", "regression"]
 
 

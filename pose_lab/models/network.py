@@ -61,7 +61,13 @@ class PoseOutput(NamedTuple):
     @property
     def joint_heatmaps(self) -> Tensor:
         """The K joints' maps, without the extra maps (§4.2) that follow them; needs both branches' outputs."""
-        return self.heatmaps[:, : self.coords.shape[1]]
+        return joint_maps(self.heatmaps, self.coords.shape[1])
+
+
+def joint_maps(heatmaps: Tensor, num_joints: int = NUM_JOINTS) -> Tensor:
+    """The joints' maps of a heatmap output (B, K + extra_heatmaps, h, w): the extra maps (§4.2) that follow them
+    are not joints, and decoding them would give keypoints of no joint."""
+    return heatmaps[:, :num_joints]
 
 
 # The parameter groups (phases.PARAMETER_GROUPS) whose training each forward switch serves: the backbone learns
