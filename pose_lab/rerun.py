@@ -25,6 +25,8 @@ from pose_lab.compose import compose_config, flatten
 SETTINGS_ADDED_SINCE: dict[str, Any] = {
     "codec.heatmap.refine": "quarter",  # the quarter-pixel step was the only refinement before DARK's was added
     "model.net.extra_heatmap_prior": None,  # before it, the extra maps started at the joints' prior
+    "phase.stages.pretrain.lr": None,  # before a stage could have its own, both used model.optimizer.lr
+    "phase.stages.regression.lr": None,
 }
 # Strings that may go unquoted in an override, if the grammar reads them back as strings ("1e-3" is a float).
 _PLAIN = re.compile(r"[\w./:@-]+")

@@ -66,7 +66,9 @@ def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.Light
     if done.is_file():
         return _relocated(json.loads(done.read_text()), stage_dir)
     L.seed_everything(cfg.seed, workers=True)
-    module = instantiate(cfg.model, scheduler=stage.get("scheduler"))
+    optimizer = cfg.model.optimizer if stage.get("lr") is None else OmegaConf.merge(cfg.model.optimizer,
+                                                                                     {"lr": stage.lr})
+    module = instantiate(cfg.model, scheduler=stage.get("scheduler"), optimizer=optimizer)
     last = stage_dir / "checkpoints" / "last.ckpt"
     last_existed = last.is_file()
     if init_from and not last_existed:

@@ -120,6 +120,15 @@ def test_a_stage_schedule_is_sized_to_that_stage(train_cfg) -> None:
     assert rates == pytest.approx([1e-3, 1e-3 * (0.1 + 0.9 * 0.5), 1e-3 * 0.1])
 
 
+def test_a_stage_may_have_its_own_learning_rate(train_cfg) -> None:
+    cfg = train_cfg("phase=both", "phase.stages.regression.lr=0.01")
+    train(cfg)
+    for stage, expected in (("pretrain", 1e-3), ("regression", 0.01)):  # conf/model/base.yaml's lr, the stage's
+        with open(Path(cfg.paths.output_dir) / stage / "logs/version_0/metrics.csv") as log:
+            rates = [float(row["lr-Adam"]) for row in csv.DictReader(log) if row.get("lr-Adam")]
+        assert rates and rates == pytest.approx([expected] * len(rates)), stage
+
+
 def test_a_moved_run_folder_resumes_from_its_own_checkpoints(train_cfg, tmp_path: Path) -> None:
     cfg = train_cfg("phase=both")
     first = Path(cfg.paths.output_dir)
