@@ -33,13 +33,12 @@ from typing import Any
 import hydra
 from matplotlib.figure import Figure
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-from yaml import YAMLError
 
 from pose_lab.compose import flatten
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.paths import shown_path
-from pose_lab.rerun import check_rerun, override_value, read_override_value
+from pose_lab.rerun import (RUN_LOCATION, check_rerun, override_value, read_override_value, read_yaml,
+                            run_overrides)
 from pose_lab.train import RUN_CONFIG, RUN_OVERRIDES
 
 METRICS_FILE = "metrics.json"
@@ -129,24 +128,12 @@ class VariantRow:
 
 Group = tuple[str, int, str]  # (split label, input size, phases)
 # Settings expected to differ between the runs of one variant (dotted-key prefixes).
-PER_RUN_SETTINGS: tuple[str, ...] = ("seed", "resume", "paths.", "data.root")
+PER_RUN_SETTINGS: tuple[str, ...] = ("seed", *RUN_LOCATION)
 
 
 def _split_label(split: Any) -> str:
     """A named split as its name, an explicit one as compact JSON."""
     return split if isinstance(split, str) else json.dumps(split)
-
-
-def _load_yaml(path: Path, kind: type[DictConfig | ListConfig] = DictConfig) -> Any:
-    """A YAML file written by pose_lab.train or Hydra, as a DictConfig (or ListConfig)."""
-    try:
-        loaded = OmegaConf.load(path)
-    except (OSError, YAMLError, OmegaConfBaseException) as error:
-        raise PoseLabError(f"{path}: cannot read it as YAML ({error}); delete or fix that run folder") from error
-    if not isinstance(loaded, kind):
-        raise PoseLabError(f"{path}: expected a {'mapping' if kind is DictConfig else 'list'}; "
-                           "delete or fix that run folder")
-    return loaded
 
 
 def _load_json(path: Path, what: str) -> Any:
@@ -158,7 +145,7 @@ def _load_json(path: Path, what: str) -> Any:
 
 def load_run(folder: Path) -> Run:
     """The run in `folder` from its run_config.yaml and, if present, metrics.json."""
-    config = _load_yaml(folder / RUN_CONFIG)
+    config = read_yaml(folder / RUN_CONFIG)
     metrics_path = folder / METRICS_FILE
     metrics = _load_json(metrics_path, "re-run or delete that run") if metrics_path.is_file() else None
     variant = OmegaConf.select(config, "model_name") or (metrics or {}).get("model")
@@ -500,10 +487,10 @@ def rerun_note(runs: list[Run], named: bool) -> str:
     suffix of their command line ("" when they compose them as they are); `named` names each run."""
     notes = []
     for run in runs:
-        overrides = run_overrides(run)
+        overrides = run_overrides(run.folder)
         if overrides is None:
             continue
-        rerun = check_rerun(run.settings, overrides, run.folder, PER_RUN_SETTINGS)
+        rerun = check_rerun(run.settings, overrides, run.folder)
         who = f"run `{shown_path(run.folder)}` " if named else ""
         if not rerun.exact:
             reasons = [rerun.error] if rerun.error else rerun.irreparable
@@ -522,7 +509,7 @@ def sweep_commands(sweep_dirs: list[Path], runs: list[Run]) -> list[str]:
     sweeps = sorted(path.parent for sweep_dir in sweep_dirs for path in sweep_dir.rglob(MULTIRUN_FILE))
     for folder in sweeps:
         # Overrides as typed: `${...}` in them is not resolved.
-        hydra_cfg = OmegaConf.to_container(_load_yaml(folder / MULTIRUN_FILE).hydra, resolve=False)
+        hydra_cfg = OmegaConf.to_container(read_yaml(folder / MULTIRUN_FILE).hydra, resolve=False)
         hydra_overrides = hydra_cfg["overrides"]["hydra"]
         multirun = "hydra.mode=MULTIRUN" in hydra_overrides
         words = ["python", "-m", f"pose_lab.{hydra_cfg['job']['name']}", *(["-m"] if multirun else []),
@@ -532,7 +519,7 @@ def sweep_commands(sweep_dirs: list[Path], runs: list[Run]) -> list[str]:
     for run in runs:
         if any(run.folder.is_relative_to(folder) for folder in sweeps):
             continue
-        overrides = run_overrides(run)
+        overrides = run_overrides(run.folder)
         if overrides is not None:
             words = ["python", "-m", "pose_lab.train", *overrides]
             commands.append(f"`{shlex.join(words)}` (run `{shown_path(run.folder)}`){rerun_note([run], False)}")
@@ -540,15 +527,6 @@ def sweep_commands(sweep_dirs: list[Path], runs: list[Run]) -> list[str]:
             commands.append(f"not recorded for `{shown_path(run.folder)}` "
                             f"(no {RUN_OVERRIDES} or .hydra/overrides.yaml)")
     return commands
-
-
-def run_overrides(run: Run) -> list[str] | None:
-    """The overrides the run was started with (its RUN_OVERRIDES; runs written before it: .hydra/overrides.yaml,
-    which a resume rewrites), or None when not recorded."""
-    for path in (run.folder / RUN_OVERRIDES, run.folder / ".hydra" / "overrides.yaml"):
-        if path.is_file():
-            return [str(o) for o in OmegaConf.to_container(_load_yaml(path, ListConfig), resolve=False)]
-    return None
 
 
 def levers_section(runs: list[Run], root: Path, label: str | None = None) -> list[str]:

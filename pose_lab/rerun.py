@@ -1,11 +1,16 @@
-"""What a finished run's recorded command composes with today's conf/, and the overrides that bring it back to the
-run's own config: defaults change and settings are added after runs are made, and a command that RESULTS.md lists
-must still reproduce its run, or say that it cannot."""
+"""A run folder's recorded recipe (its config and the overrides it was started with), what that command composes
+with today's conf/, and the overrides that bring it back to the run's own config: defaults change and settings are
+added after runs are made, and a command that RESULTS.md lists must still reproduce its run, or say that it cannot.
+
+`python -m pose_lab.rerun RUN_DIR` prints the command that reproduces a run today."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
+import shlex
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,10 +20,13 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
+from yaml import YAMLError
 
 from pose_lab.compose import compose_config, flatten
+from pose_lab.errors import PoseLabError, exit_on_user_error
+from pose_lab.train import RUN_CONFIG, RUN_OVERRIDES
 
 # Settings added to conf/ after runs were made without them, each with the value that does what those runs did:
 # a run whose config lacks one behaved as this value.
@@ -28,6 +36,9 @@ SETTINGS_ADDED_SINCE: dict[str, Any] = {
     "phase.stages.pretrain.lr": None,  # before a stage could have its own, both used model.optimizer.lr
     "phase.stages.regression.lr": None,
 }
+# Where a run was made (dotted-key prefixes: its folders, its copy of the data, its resume): a rerun elsewhere need
+# not bring them back.
+RUN_LOCATION: tuple[str, ...] = ("resume", "paths.", "data.root")
 # Strings that may go unquoted in an override, if the grammar reads them back as strings ("1e-3" is a float).
 _PLAIN = re.compile(r"[\w./:@-]+")
 _OVERRIDES = OverridesParser.create()
@@ -45,6 +56,27 @@ class Rerun:
     def exact(self) -> bool:
         """True when the recorded overrides plus `corrections` compose the run's config."""
         return self.error is None and not self.irreparable
+
+
+def read_yaml(path: Path, kind: type[DictConfig | ListConfig] = DictConfig) -> Any:
+    """A YAML file written by pose_lab.train or Hydra, as a DictConfig (or ListConfig)."""
+    try:
+        loaded = OmegaConf.load(path)
+    except (OSError, YAMLError, OmegaConfBaseException) as error:
+        raise PoseLabError(f"{path}: cannot read it as YAML ({error}); delete or fix that run folder") from error
+    if not isinstance(loaded, kind):
+        raise PoseLabError(f"{path}: expected a {'mapping' if kind is DictConfig else 'list'}; "
+                           "delete or fix that run folder")
+    return loaded
+
+
+def run_overrides(folder: Path) -> list[str] | None:
+    """The overrides the run in `folder` was started with (its RUN_OVERRIDES; runs written before it:
+    .hydra/overrides.yaml, which a resume rewrites), or None when not recorded."""
+    for path in (folder / RUN_OVERRIDES, folder / ".hydra" / "overrides.yaml"):
+        if path.is_file():
+            return [str(o) for o in OmegaConf.to_container(read_yaml(path, ListConfig), resolve=False)]
+    return None
 
 
 def override_value(value: Any) -> str:
@@ -97,9 +129,9 @@ def composed_settings(overrides: Sequence[str], output_dir: Path) -> tuple[dict[
 
 
 def check_rerun(settings: dict[str, Any], overrides: Sequence[str], output_dir: Path,
-                ignored: tuple[str, ...] = ()) -> Rerun:
+                ignored: tuple[str, ...] = RUN_LOCATION) -> Rerun:
     """How `overrides` (a run's recorded command) composed today differs from `settings` (the run's saved config,
-    flattened), leaving out settings whose keys start with one of `ignored` (e.g. the seed, paths)."""
+    flattened), leaving out settings whose keys start with one of `ignored`."""
     try:
         today, copies = composed_settings(overrides, output_dir)
     except (HydraException, OmegaConfBaseException) as error:
@@ -124,3 +156,33 @@ def check_rerun(settings: dict[str, Any], overrides: Sequence[str], output_dir: 
         if json.dumps(then, sort_keys=True) != json.dumps(today[key], sort_keys=True):
             corrections.append(f"{key}={override_value(then)}")
     return Rerun(corrections, irreparable)
+
+
+def rerun_command(folder: Path) -> str:
+    """The command that composes the config of the run in `folder` with today's conf/ (its seed included)."""
+    if not (folder / RUN_CONFIG).is_file():
+        raise PoseLabError(f"{folder}: no {RUN_CONFIG} there; pass the folder of a run made by pose_lab.train "
+                           "(e.g. outputs/train/runs/NAME)")
+    overrides = run_overrides(folder)
+    if overrides is None:
+        raise PoseLabError(f"{folder}: the command it was started with is not recorded (no {RUN_OVERRIDES} or "
+                           ".hydra/overrides.yaml)")
+    settings = flatten(OmegaConf.to_container(read_yaml(folder / RUN_CONFIG), resolve=False))
+    rerun = check_rerun(settings, overrides, folder)
+    if not rerun.exact:
+        reasons = [rerun.error] if rerun.error else rerun.irreparable
+        raise PoseLabError(f"{folder}: today's conf/ cannot compose this run's config: " + "; ".join(reasons))
+    return shlex.join(["python", "-m", "pose_lab.train", *overrides, *rerun.corrections])
+
+
+@exit_on_user_error
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Print the command that reproduces a pose_lab.train run's config "
+                                                 "with today's conf/ (its recorded overrides, plus any that undo "
+                                                 "defaults changed since).")
+    parser.add_argument("run", type=Path, help="a run folder made by pose_lab.train (holding run_config.yaml)")
+    print(rerun_command(parser.parse_args(argv).run))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -10,9 +10,9 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from pose_lab.report import PER_RUN_SETTINGS, load_run, report, run_overrides
-from pose_lab.rerun import (SETTINGS_ADDED_SINCE, check_rerun, composed_settings, override_value,
-                             read_override_value)
+from pose_lab.report import load_run, report
+from pose_lab.rerun import (RUN_LOCATION, SETTINGS_ADDED_SINCE, check_rerun, composed_settings, main,
+                             override_value, read_override_value, rerun_command, run_overrides)
 from pose_lab.train import RUN_CONFIG, RUN_OVERRIDES
 
 EVIDENCE = Path(__file__).resolve().parents[1] / "results" / "evidence" / "train"
@@ -25,22 +25,33 @@ def _settings(tmp_path: Path, overrides: list[str] = OVERRIDES) -> dict[str, Any
 
 def _reproduced(settings: dict[str, Any], overrides: list[str], tmp_path: Path) -> None:
     """The recorded overrides plus the corrections compose `settings` again."""
-    rerun = check_rerun(settings, overrides, tmp_path, PER_RUN_SETTINGS)
+    rerun = check_rerun(settings, overrides, tmp_path)
     assert rerun.exact
     again, copies = composed_settings(overrides + rerun.corrections, tmp_path)
     for key in settings.keys() | again.keys():
-        if not key.startswith((*PER_RUN_SETTINGS, *copies)):
+        if not key.startswith((*RUN_LOCATION, *copies)):
             assert again.get(key) == settings.get(key, SETTINGS_ADDED_SINCE.get(key)), key
 
 
+def _save_run(run: Path, settings_without: str) -> None:
+    """A run folder as pose_lab.train leaves it, made when `settings_without` was not yet a setting."""
+    run.mkdir(parents=True, exist_ok=True)
+    config = OmegaConf.create()
+    for key, value in _settings(run).items():
+        if key != settings_without:
+            OmegaConf.update(config, key, value, force_add=True)
+    OmegaConf.save(config, run / RUN_CONFIG)
+    (run / RUN_OVERRIDES).write_text(yaml.safe_dump(OVERRIDES))
+
+
 def test_a_run_made_with_todays_conf_needs_nothing(tmp_path: Path) -> None:
-    rerun = check_rerun(_settings(tmp_path), OVERRIDES, tmp_path, PER_RUN_SETTINGS)
+    rerun = check_rerun(_settings(tmp_path), OVERRIDES, tmp_path)
     assert rerun.exact and rerun.corrections == []
 
 
 def test_a_default_changed_since_the_run_becomes_an_override(tmp_path: Path) -> None:
     settings = {**_settings(tmp_path), "model.net.stem_channels": 16, "model.optimizer.weight_decay": 0.5}
-    rerun = check_rerun(settings, OVERRIDES, tmp_path, PER_RUN_SETTINGS)
+    rerun = check_rerun(settings, OVERRIDES, tmp_path)
     assert rerun.corrections == ["model.net.stem_channels=16", "model.optimizer.weight_decay=0.5"]
     _reproduced(settings, OVERRIDES, tmp_path)
 
@@ -49,7 +60,7 @@ def test_a_setting_added_since_the_run_is_set_to_what_runs_without_it_did(tmp_pa
     settings = _settings(tmp_path)
     assert settings["model.net.extra_heatmap_prior"] == 0.99  # conf/model/neg_heatmap_extra_maps.yaml today
     del settings["model.net.extra_heatmap_prior"]
-    assert check_rerun(settings, OVERRIDES, tmp_path, PER_RUN_SETTINGS).corrections == \
+    assert check_rerun(settings, OVERRIDES, tmp_path).corrections == \
         ["model.net.extra_heatmap_prior=null"]
     _reproduced(settings, OVERRIDES, tmp_path)
 
@@ -57,17 +68,18 @@ def test_a_setting_added_since_the_run_is_set_to_what_runs_without_it_did(tmp_pa
 def test_what_no_override_brings_back_is_named(tmp_path: Path) -> None:
     settings = {**_settings(tmp_path), "model.net.retired_setting": 3}
     del settings["trainer.log_every_n_steps"]
-    rerun = check_rerun(settings, OVERRIDES, tmp_path, PER_RUN_SETTINGS)
+    rerun = check_rerun(settings, OVERRIDES, tmp_path)
     assert not rerun.exact
     assert [reason.split(" ")[0] for reason in rerun.irreparable] == ["model.net.retired_setting=3:",
                                                                        "trainer.log_every_n_steps"]
-    gone = check_rerun(settings, ["model=retired_variant"], tmp_path, PER_RUN_SETTINGS)
+    gone = check_rerun(settings, ["model=retired_variant"], tmp_path)
     assert not gone.exact and "retired_variant" in gone.error
 
 
-def test_the_seed_and_paths_are_not_compared(tmp_path: Path) -> None:
-    settings = {**_settings(tmp_path), "seed": 7, "data.root": "/elsewhere/lsp"}
-    assert check_rerun(settings, OVERRIDES, tmp_path, PER_RUN_SETTINGS).corrections == []
+def test_where_the_run_was_made_is_not_compared_but_its_seed_is(tmp_path: Path) -> None:
+    settings = {**_settings(tmp_path), "data.root": "/elsewhere/lsp", "paths.output_dir": "/elsewhere/run"}
+    assert check_rerun(settings, OVERRIDES, tmp_path).corrections == []
+    assert check_rerun({**settings, "seed": 7}, OVERRIDES, tmp_path).corrections == ["seed=7"]
 
 
 @pytest.mark.parametrize("value", [None, True, 3, 0.001, "cosine", "two words", "it's", 'say "hi"', "a\\b", "end\\",
@@ -86,13 +98,7 @@ def test_a_value_reads_back_from_its_override_text_and_older_unquoted_labels_as_
 def test_the_report_lists_what_a_command_needs_today(tmp_path: Path) -> None:
     run = tmp_path / "runs" / "old_prior"
     run.mkdir(parents=True)
-    settings = _settings(run)
-    del settings["model.net.extra_heatmap_prior"]
-    config = OmegaConf.create()
-    for key, value in settings.items():
-        OmegaConf.update(config, key, value, force_add=True)
-    OmegaConf.save(config, run / RUN_CONFIG)
-    (run / RUN_OVERRIDES).write_text(yaml.safe_dump(OVERRIDES))
+    _save_run(run, settings_without="model.net.extra_heatmap_prior")
     cfg = OmegaConf.create({"sweep": str(tmp_path / "runs"), "bench": None, "backend": "torch",
                             "output": str(tmp_path / "RESULTS.md"), "plot": str(tmp_path / "plot.png"),
                             "latency_path": "regression", "exercise_bench": None, "peer_bench": None,
@@ -100,6 +106,25 @@ def test_the_report_lists_what_a_command_needs_today(tmp_path: Path) -> None:
     markdown = Path(report(cfg)["output"]).read_text()
     assert (f"`python -m pose_lab.train {' '.join(OVERRIDES)}` (run `{run}`); needs "
             "`model.net.extra_heatmap_prior=null` added to compose its config with today's conf/") in markdown
+
+
+def test_the_command_line_prints_the_command_that_reproduces_a_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    _save_run(tmp_path / "run", settings_without="model.net.extra_heatmap_prior")
+    main([str(tmp_path / "run")])
+    printed = capsys.readouterr().out.strip()
+    assert printed == rerun_command(tmp_path / "run") == \
+        f"python -m pose_lab.train {' '.join(OVERRIDES)} model.net.extra_heatmap_prior=null"
+
+
+def test_the_command_line_names_what_is_wrong_with_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_status:
+        main([str(tmp_path)])
+    assert exit_status.value.code == 2 and "no run_config.yaml there" in capsys.readouterr().err
+    _save_run(tmp_path / "run", settings_without="trainer.log_every_n_steps")
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "run")])
+    assert "cannot compose this run's config: trainer.log_every_n_steps" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not EVIDENCE.is_dir(), reason="no results/evidence in this checkout")
@@ -110,4 +135,4 @@ def test_every_kept_run_is_reproduced_by_its_command_with_todays_conf(tmp_path: 
     assert folders
     for folder in folders:
         run = load_run(folder)
-        _reproduced(run.settings, run_overrides(run), tmp_path)
+        _reproduced(run.settings, run_overrides(run.folder), tmp_path)
