@@ -493,9 +493,8 @@ def rerun_note(runs: list[Run], named: bool) -> str:
         rerun = check_rerun(run.settings, overrides, run.folder)
         who = f"run `{shown_path(run.folder)}` " if named else ""
         if not rerun.exact:
-            reasons = [rerun.error] if rerun.error else rerun.irreparable
-            more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
-            notes.append(f"{who}cannot be composed exactly with today's conf/: {reasons[0]}{more}")
+            more = f" (and {len(rerun.reasons) - 1} more)" if len(rerun.reasons) > 1 else ""
+            notes.append(f"{who}cannot be composed exactly with today's conf/: {rerun.reasons[0]}{more}")
         elif rerun.corrections:
             notes.append(f"{who}needs `{shlex.join(rerun.corrections)}` added to compose its config with "
                          "today's conf/")

@@ -57,6 +57,11 @@ class Rerun:
         """True when the recorded overrides plus `corrections` compose the run's config."""
         return self.error is None and not self.irreparable
 
+    @property
+    def reasons(self) -> list[str]:
+        """Why the run's config cannot be composed exactly today (empty when it can)."""
+        return [self.error] if self.error else self.irreparable
+
 
 def read_yaml(path: Path, kind: type[DictConfig | ListConfig] = DictConfig) -> Any:
     """A YAML file written by pose_lab.train or Hydra, as a DictConfig (or ListConfig)."""
@@ -170,8 +175,7 @@ def rerun_command(folder: Path) -> str:
     settings = flatten(OmegaConf.to_container(read_yaml(folder / RUN_CONFIG), resolve=False))
     rerun = check_rerun(settings, overrides, folder)
     if not rerun.exact:
-        reasons = [rerun.error] if rerun.error else rerun.irreparable
-        raise PoseLabError(f"{folder}: today's conf/ cannot compose this run's config: " + "; ".join(reasons))
+        raise PoseLabError(f"{folder}: today's conf/ cannot compose this run's config: " + "; ".join(rerun.reasons))
     return shlex.join(["python", "-m", "pose_lab.train", *overrides, *rerun.corrections])
 
 

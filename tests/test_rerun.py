@@ -96,9 +96,9 @@ def test_a_value_reads_back_from_its_override_text_and_older_unquoted_labels_as_
 
 
 def test_the_report_lists_what_a_command_needs_today(tmp_path: Path) -> None:
-    run = tmp_path / "runs" / "old_prior"
-    run.mkdir(parents=True)
+    run, lost = tmp_path / "runs" / "old_prior", tmp_path / "runs" / "unrecorded_setting"
     _save_run(run, settings_without="model.net.extra_heatmap_prior")
+    _save_run(lost, settings_without="trainer.log_every_n_steps")
     cfg = OmegaConf.create({"sweep": str(tmp_path / "runs"), "bench": None, "backend": "torch",
                             "output": str(tmp_path / "RESULTS.md"), "plot": str(tmp_path / "plot.png"),
                             "latency_path": "regression", "exercise_bench": None, "peer_bench": None,
@@ -106,6 +106,8 @@ def test_the_report_lists_what_a_command_needs_today(tmp_path: Path) -> None:
     markdown = Path(report(cfg)["output"]).read_text()
     assert (f"`python -m pose_lab.train {' '.join(OVERRIDES)}` (run `{run}`); needs "
             "`model.net.extra_heatmap_prior=null` added to compose its config with today's conf/") in markdown
+    assert (f"(run `{lost}`); cannot be composed exactly with today's conf/: trainer.log_every_n_steps (today 10) "
+            "is missing") in markdown
 
 
 def test_the_command_line_prints_the_command_that_reproduces_a_run(
