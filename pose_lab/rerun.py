@@ -84,6 +84,11 @@ def run_overrides(folder: Path) -> list[str] | None:
     return None
 
 
+def run_settings(folder: Path) -> dict[str, Any]:
+    """The config the run in `folder` was made with (its RUN_CONFIG), flattened to dotted keys."""
+    return flatten(OmegaConf.to_container(read_yaml(folder / RUN_CONFIG), resolve=False))
+
+
 def override_value(value: Any) -> str:
     """`value` in Hydra's override syntax (null, numbers, booleans, lists, quoted strings where needed)."""
     if isinstance(value, str):
@@ -172,8 +177,7 @@ def rerun_command(folder: Path) -> str:
     if overrides is None:
         raise PoseLabError(f"{folder}: the command it was started with is not recorded (no {RUN_OVERRIDES} or "
                            ".hydra/overrides.yaml)")
-    settings = flatten(OmegaConf.to_container(read_yaml(folder / RUN_CONFIG), resolve=False))
-    rerun = check_rerun(settings, overrides, folder)
+    rerun = check_rerun(run_settings(folder), overrides, folder)
     if not rerun.exact:
         raise PoseLabError(f"{folder}: today's conf/ cannot compose this run's config: " + "; ".join(rerun.reasons))
     return shlex.join(["python", "-m", "pose_lab.train", *overrides, *rerun.corrections])

@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 from timm.layers.cbam import CbamModule
 from torch import nn
 
+from pose_lab.compose import flatten
 from pose_lab.losses import NegativeHeatmapBCE, NegativeHeatmapDiff, mirror_penalty, mirror_suppression
 from pose_lab.models.blocks.vit_bridge import ViTBridge
 from pose_lab.module import PoseLitModule
@@ -136,13 +137,9 @@ CANDIDATE_CHANGES = {
 
 @pytest.mark.parametrize("name", sorted(CANDIDATE_CHANGES))
 def test_candidate_recipe_changes_only_its_own_settings(train_cfg, name: str) -> None:
-    shipped = OmegaConf.to_container(train_cfg("experiment=lsp192_sigma3_l1_150"))
-    candidate = OmegaConf.to_container(train_cfg(f"experiment={name}"))
+    shipped = flatten(OmegaConf.to_container(train_cfg("experiment=lsp192_sigma3_l1_150")))
+    candidate = flatten(OmegaConf.to_container(train_cfg(f"experiment={name}")))
     for key, values in CANDIDATE_CHANGES[name].items():
-        *parents, leaf = key.split(".")
-        shipped_node, candidate_node = shipped, candidate
-        for parent in parents:
-            shipped_node, candidate_node = shipped_node[parent], candidate_node[parent]
-        assert (shipped_node[leaf], candidate_node[leaf]) == values, key
-        candidate_node[leaf] = shipped_node[leaf]
+        assert (shipped[key], candidate[key]) == values, key
+        candidate[key] = shipped[key]
     assert candidate == shipped
