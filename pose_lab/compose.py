@@ -7,7 +7,7 @@ from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from pose_lab.paths import CONF_DIR
 
@@ -33,3 +33,8 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     for key, value in tree.items():
         flat.update(flatten(value, f"{prefix}{key}."))
     return {key.removesuffix("."): value for key, value in flat.items()}
+
+
+def written_settings(config: DictConfig) -> dict[str, Any]:
+    """`config`'s settings as written, interpolations left unresolved, flattened to dotted keys."""
+    return flatten(OmegaConf.to_container(config, resolve=False))

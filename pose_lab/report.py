@@ -34,7 +34,7 @@ import hydra
 from matplotlib.figure import Figure
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from pose_lab.compose import flatten
+from pose_lab.compose import written_settings
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.paths import shown_path
 from pose_lab.rerun import (RUN_LOCATION, check_rerun, override_value, read_override_value, read_yaml,
@@ -168,7 +168,7 @@ def load_run(folder: Path) -> Run:
     fit_seconds = {name: float(stage["fit_seconds"]) for name, stage in records.items()
                    if isinstance(stage, dict) and "fit_seconds" in stage and not stage.get("resumed")}
     return Run(folder, str(variant), int(config.seed), _split_label(split), int(data.input_size), stages,
-               flatten(OmegaConf.to_container(config, resolve=False)), test, epochs_run, fit_seconds)
+               written_settings(config), test, epochs_run, fit_seconds)
 
 
 def differing_settings(runs: list[Run]) -> list[str]:

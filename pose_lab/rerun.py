@@ -24,7 +24,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 from yaml import YAMLError
 
-from pose_lab.compose import compose_config, flatten
+from pose_lab.compose import compose_config, flatten, written_settings
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.train import RUN_CONFIG, RUN_OVERRIDES
 
@@ -86,7 +86,7 @@ def run_overrides(folder: Path) -> list[str] | None:
 
 def run_settings(folder: Path) -> dict[str, Any]:
     """The config the run in `folder` was made with (its RUN_CONFIG), flattened to dotted keys."""
-    return flatten(OmegaConf.to_container(read_yaml(folder / RUN_CONFIG), resolve=False))
+    return written_settings(read_yaml(folder / RUN_CONFIG))
 
 
 def override_value(value: Any) -> str:
@@ -133,7 +133,7 @@ def composed_settings(overrides: Sequence[str], output_dir: Path) -> tuple[dict[
         with open_dict(config):
             del config["hydra"]
         resolved = flatten(OmegaConf.to_container(config, resolve=True))
-        copies = tuple(key for key, value in flatten(OmegaConf.to_container(config, resolve=False)).items()
+        copies = tuple(key for key, value in written_settings(config).items()
                        if isinstance(value, str) and "${" in value)
     return resolved, copies
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
-from pose_lab.compose import compose_config
+from pose_lab.compose import compose_config, written_settings
 from pose_lab.paths import CONF_DIR
 
 
@@ -22,3 +23,8 @@ def test_inside_an_initialised_hydra_keeps_it_initialised() -> None:
         cfg = compose_config("train", ["model=vit"])
         assert GlobalHydra.instance().is_initialized()
         assert cfg.model.net.bridge.depth == 2  # conf/model/vit.yaml
+
+
+def test_written_settings_are_flat_and_keep_interpolations() -> None:
+    config = OmegaConf.create({"a": {"b": 1, "c": "${a.b}"}, "d": [1, 2], "e": {}})
+    assert written_settings(config) == {"a.b": 1, "a.c": "${a.b}", "d": [1, 2], "e": {}}
