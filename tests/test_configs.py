@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from timm.layers.cbam import CbamModule
 from torch import nn
 
-from pose_lab.checkpoint import DEFAULT_CHECKPOINT, checkpoint_config
+from pose_lab.checkpoint import DEFAULT_CHECKPOINT, checkpoint_config, load_module
 from pose_lab.compose import compose_config, flatten
 from pose_lab.losses import NegativeHeatmapBCE, NegativeHeatmapDiff, mirror_penalty, mirror_suppression
 from pose_lab.models.blocks.vit_bridge import ViTBridge
@@ -152,5 +152,6 @@ def test_make_train_runs_the_recipe_of_the_shipped_checkpoint(tmp_path: Path, mo
     monkeypatch.setenv("POSE_LAB_LSP_ROOT", str(tmp_path))
     makefile = (CONF.parent / "Makefile").read_text()
     recipe = re.search(r"^train:.*\n\t.*?(experiment=\S+)", makefile, re.MULTILINE).group(1)
-    shipped = torch.load(DEFAULT_CHECKPOINT, map_location="cpu", weights_only=False)["pose_lab"]["config"]
-    assert checkpoint_config(compose_config("train", [recipe, "seed=1"])) == shipped, f"`make train` runs {recipe}"
+    _, shipped = load_module(DEFAULT_CHECKPOINT)
+    assert checkpoint_config(compose_config("train", [recipe, "seed=1"])) == OmegaConf.to_container(shipped), \
+        f"`make train` runs {recipe}"
