@@ -273,6 +273,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     summary = {
         "checkpoint": str(cfg.ckpt),
         "onnx": str(file),
+        "megabytes": file.stat().st_size / 1e6,
         "path": cfg.path,
         "flip_test": bool(cfg.flip_test),
         "exporter": exporter,
@@ -282,7 +283,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "export.json", summary)
-    print(f"wrote {file} ({file.stat().st_size / 1e6:.2f} MB, {cfg.path} path, {exporter} exporter)")
+    print(f"wrote {file} ({summary['megabytes']:.2f} MB, {cfg.path} path, {exporter} exporter)")
     print(f"ONNX Runtime vs PyTorch, max abs difference over batches {list(cfg.parity_batches)}:")
     for name, difference in parity.items():
         print(f"  {name:<11}{difference:.2e}")
@@ -293,9 +294,10 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     if cfg.quantize:
         calibration = calibration_inputs(config, cfg.lsp_root, cfg.calibration_split, cfg.calibration_images)
         quantized = quantize_int8(file, int8_output(file), calibration)
-        summary["int8"] = {"onnx": str(quantized), "calibration_images": len(calibration)}
+        summary["int8"] = {"onnx": str(quantized), "megabytes": quantized.stat().st_size / 1e6,
+                           "calibration_images": len(calibration)}
         write_json(out_dir / "export.json", summary)
-        print(f"wrote {quantized} ({quantized.stat().st_size / 1e6:.2f} MB, int8, calibrated on {len(calibration)} "
+        print(f"wrote {quantized} ({summary['int8']['megabytes']:.2f} MB, int8, calibrated on {len(calibration)} "
               "training images)")
     return summary
 

@@ -126,15 +126,18 @@ def test_experiment_stages_each_name_what_they_train(train_cfg, name: str) -> No
         assert stage.get("train") and stage.epochs > 0, f"experiment={name}: stage {stage_name} is incomplete"
 
 
-# Each recipe derived from lsp192_sigma3_l1_150 (the previous checkpoint's): the settings it changes, as
+# Each recipe derived from lsp192_sigma3_l1_150 (the base-width checkpoint's): the settings it changes, as
 # (value there, value in the derived recipe).
+LONGER_REGRESSION = {"phase.stages.regression.epochs": (40, 120)}
+WIDER_NETWORK = {
+    "model.net.stem_channels": (24, 32),
+    "model.net.encoder_channels": ([48, 96, 192, 288], [64, 128, 256, 384]),
+    "model.net.decoder_channels": (48, 64),
+}
 DERIVED_CHANGES = {
-    "lsp192_sigma3_l1_150_reg120": {"phase.stages.regression.epochs": (40, 120)},
-    "lsp192_sigma3_l1_150_wide": {
-        "model.net.stem_channels": (24, 32),
-        "model.net.encoder_channels": ([48, 96, 192, 288], [64, 128, 256, 384]),
-        "model.net.decoder_channels": (48, 64),
-    },
+    "lsp192_sigma3_l1_150_reg120": LONGER_REGRESSION,
+    "lsp192_sigma3_l1_150_wide": WIDER_NETWORK,
+    "lsp192_sigma3_l1_150_wide_reg120": WIDER_NETWORK | LONGER_REGRESSION,
 }
 
 

@@ -40,6 +40,7 @@ def test_evaluate_writes_scores_that_match_its_predictions(trained, tiny_lsp_roo
     assert "head_top" in printed and "mean" in printed and "joint heatmaps: mean peak" in printed
     written = json.loads((tmp_path / "eval/metrics.json").read_text())
     assert written["num_images"] == 4 and written["subset"] == "test"
+    assert 0 < written["seconds"] and f"scored 4 images in {written['seconds']:.0f} s" in printed
     numbers = np.load(tmp_path / "eval/image_numbers.npy")
     assert numbers.tolist() == [13, 14, 15, 16]
     from scipy.io import loadmat

@@ -105,6 +105,7 @@ def test_export_command_on_a_checkpoint(checkpoint: Path, tmp_path: Path, capsys
     assert "coords" in printed and "visibility" in printed and "heatmaps" not in printed
     written = json.loads((tmp_path / "run/export.json").read_text())
     assert written["path"] == "regression" and written["parity"]["batches"] == [1, 3]
+    assert written["megabytes"] == file.stat().st_size / 1e6
     assert set(written["parity"]["max_abs_diff"]) == {"coords", "visibility"}
     assert max(written["parity"]["max_abs_diff"].values()) <= TOLERANCE
     metadata = _metadata(file)
