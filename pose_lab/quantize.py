@@ -6,17 +6,19 @@ come from a high percentile of each activation's histogram rather than its min a
 activations would otherwise stretch the range and leave too few levels for the rest (on the validation
 images, percentile calibration kept about half of the PCKh that min-max calibration lost). Calibration
 uses the training split only, prepared exactly as the estimator prepares an image (letterbox + normalisation),
-so test images never shape the quantization. The int8 file keeps the fp32 file's metadata (checkpoint, path,
-flip test) and adds `pose_lab.quantized`.
+so test images never shape the quantization. The layers of FLOAT_MODULES stay in float. The int8 file keeps the
+fp32 file's metadata (checkpoint, path, flip test) and adds `pose_lab.quantized`.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -27,11 +29,22 @@ from pose_lab.data.splits import split_numbers
 from pose_lab.errors import PoseLabError
 from pose_lab.inference import normalization, prepare
 
+if TYPE_CHECKING:
+    import onnx
+
 QUANTIZED_METADATA_KEY = "pose_lab.quantized"
 # The calibrator keeps every activation of the inputs it has run until it histograms them: all 200 images of
 # the flip-averaged full path at once ran a 24 GiB machine out of memory. Histograms of ranges of this many
 # inputs are merged instead (that calibration then peaked at 4.4 GiB, /usr/bin/time -v).
 CALIBRATION_CHUNK = 25
+# Modules whose layers stay in float: the regression branch's last block and its heads. All in int8, the shipped
+# checkpoint's regression path lost 3 PCKh@0.5 on the LSP test images, and these layers run at the branch's
+# coarsest resolution, a small part of its compute (RESULTS.md, "Speed and accuracy against MediaPipe on LSP" and
+# "… every layer in int8": the int8 regression side against the fp32 one).
+FLOAT_MODULES = ("net.regression_branch.conv15", "net.regression_branch.norm", "net.regression_branch.coords",
+                 "net.regression_branch.visibility")
+# Where the dynamo exporter records the modules a node came from (a list of their names, as Python text).
+NAME_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
 
 
 def calibration_inputs(config: DictConfig, root: str | Path | None, split: object = "standard",
@@ -73,11 +86,22 @@ def calibration_stride(count: int, most: int) -> int:
     return next(stride for stride in range(min(count, max(most, 1)), 0, -1) if count % stride == 0)
 
 
+def nodes_of_modules(model: onnx.ModelProto, modules: tuple[str, ...]) -> list[str]:
+    """Names of the nodes of the ONNX `model` that come from one of `modules` (or a module inside one), as the
+    dynamo exporter records it; none for a file of the legacy exporter, which records no modules."""
+    found = []
+    for node in model.graph.node:
+        scopes = next((entry.value for entry in node.metadata_props if entry.key == NAME_SCOPES_KEY), None)
+        if scopes is not None and any(name in modules for name in ast.literal_eval(scopes)):
+            found.append(node.name)
+    return found
+
+
 def quantize_int8(source: str | Path, target: str | Path, calibration: list[np.ndarray],
-                  chunk: int | None = None) -> Path:
+                  chunk: int | None = None, float_modules: tuple[str, ...] = FLOAT_MODULES) -> Path:
     """Write an int8 copy of the fp32 ONNX file `source` to `target`, calibrated on `calibration` inputs, whose
     activations are histogrammed `chunk` (None: CALIBRATION_CHUNK) inputs at a time (at most; see
-    calibration_stride)."""
+    calibration_stride). The layers of `float_modules` stay in float."""
     import onnx  # optional dependencies (the `onnx` extra), like the export itself
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -87,6 +111,7 @@ def quantize_int8(source: str | Path, target: str | Path, calibration: list[np.n
     stride = calibration_stride(len(calibration), chunk or CALIBRATION_CHUNK)
     source, target = Path(source), Path(target)
     model = onnx.load(str(source))
+    kept_float = nodes_of_modules(model, float_modules)
     with tempfile.TemporaryDirectory(prefix="pose_lab_int8_") as folder:
         prepared = Path(folder) / "prepared.onnx"
         # The symbolic pass cannot size the dynamic batch through Reshape; ONNX's own shape inference suffices.
@@ -95,11 +120,11 @@ def quantize_int8(source: str | Path, target: str | Path, calibration: list[np.n
             quantize_static(str(prepared), str(target), _Feed(model.graph.input[0].name, calibration),
                             quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
                             weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.Percentile,
-                            extra_options={"CalibStridedMinMax": stride})
+                            nodes_to_exclude=kept_float, extra_options={"CalibStridedMinMax": stride})
     quantized = onnx.load(str(target))
     metadata = {entry.key: entry.value for entry in model.metadata_props}
     metadata[QUANTIZED_METADATA_KEY] = (f"int8 (static, per-channel weights, percentile calibration), "
-                                        f"{len(calibration)} calibration images")
+                                        f"{len(calibration)} calibration images, {len(kept_float)} nodes in float")
     onnx.helper.set_model_props(quantized, metadata)
     onnx.save(quantized, str(target))
     return target
