@@ -23,7 +23,7 @@ train:  ## the shipped checkpoint's recipe: base model 4/3 wide, input 192, sigm
 	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train experiment=lsp192_sigma3_l1_150_wide_reg120 $(ARGS)
 
 INIT ?= checkpoints/base_lsp192_adamw_cosine.pt
-train-l1:  ## the previous shipped recipe's step 2: the regression phase again with an L1 loss, from INIT
+train-l1:  ## an earlier shipped recipe's step 2: the regression phase again with an L1 loss, from INIT
 	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train experiment=lsp192_regression_l1 phase.init_from=$(INIT) $(ARGS)
 
 evaluate:  ## score a checkpoint: make evaluate CKPT=path/to/best.ckpt
