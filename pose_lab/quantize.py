@@ -39,8 +39,8 @@ QUANTIZED_METADATA_KEY = "pose_lab.quantized"
 CALIBRATION_CHUNK = 25
 # Modules whose layers stay in float: the regression branch's last block and its heads. With every layer in int8
 # the shipped checkpoint's regression path scored 55.2 PCKh@0.5 on the LSP test images against 58.4 in fp32 (57.8
-# with these in float), and these layers run at the branch's coarsest resolution, a small part of its compute (RESULTS.md, "Speed and accuracy against MediaPipe on LSP" and
-# "… every layer in int8": the int8 regression side against the fp32 one).
+# with these in float), and these layers run at the branch's coarsest resolution, a small part of its compute
+# (RESULTS.md, "Speed and accuracy against MediaPipe on LSP" and "… every layer in int8").
 FLOAT_MODULES = ("net.regression_branch.conv15", "net.regression_branch.norm", "net.regression_branch.coords",
                  "net.regression_branch.visibility")
 # Where the dynamo exporter records the modules a node came from (a list of their names, as Python text).
