@@ -40,7 +40,7 @@ from pose_lab.inference import normalization
 from pose_lab.jsonfile import write_json
 from pose_lab.models.flip_test import FlipAveraged
 from pose_lab.models.network import BlazePoseNet
-from pose_lab.quantize import calibration_inputs, quantize_int8
+from pose_lab.quantize import SETTINGS_METADATA_KEY, calibration_inputs, quantize_int8, recorded_settings
 from pose_lab.runtime import (
     INPUT_NAME,
     ONNX_INSTALL_HINT,
@@ -210,8 +210,9 @@ def checkpoint_fingerprint(checkpoint: str | Path) -> str:
     return hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()[:16]
 
 
-def _made_from(fingerprint: str, file: Path) -> bool:
-    """Whether the ONNX `file` records this checkpoint `fingerprint` (False for a missing or unreadable file)."""
+def _made_from(fingerprint: str, file: Path, quantization: str | None = None) -> bool:
+    """Whether the ONNX `file` records this checkpoint `fingerprint` and, unless None, these `quantization`
+    settings (recorded_settings) (False for a missing or unreadable file)."""
     import onnx  # optional dependency (the `onnx` extra), like the export itself
     from google.protobuf.message import DecodeError  # onnx's own dependency
 
@@ -221,23 +222,25 @@ def _made_from(fingerprint: str, file: Path) -> bool:
         model = onnx.load(str(file), load_external_data=False)
     except (OSError, DecodeError):
         return False
-    recorded = {entry.key: entry.value for entry in model.metadata_props}.get(FINGERPRINT_METADATA_KEY)
-    return recorded == fingerprint
+    recorded = {entry.key: entry.value for entry in model.metadata_props}
+    return recorded.get(FINGERPRINT_METADATA_KEY) == fingerprint and (
+        quantization is None or recorded.get(SETTINGS_METADATA_KEY) == quantization)
 
 
 def onnx_beside(checkpoint: str | Path, path: str, flip_test: bool = False, int8: bool = False,
                 lsp_root: str | Path | None = None) -> Path:
     """The ONNX file of `checkpoint`'s `path` next to it (see default_output; int8: its `_int8` copy), written
-    there first when it is missing or was made from another checkpoint: what the commands' ONNX Runtime backend
-    uses when given no onnx=. An int8 copy is calibrated on the first CALIBRATION_IMAGES training images of the
-    checkpoint's split under the LSP root `lsp_root` (None: $POSE_LAB_LSP_ROOT)."""
+    there first when it is missing or was made from another checkpoint (an int8 copy also when it was quantized
+    with other settings than recorded_settings()): what the commands' ONNX Runtime backend uses when given no
+    onnx=. An int8 copy is calibrated on the first CALIBRATION_IMAGES training images of the checkpoint's split
+    under the LSP root `lsp_root` (None: $POSE_LAB_LSP_ROOT)."""
     checkpoint = Path(checkpoint)
     file = default_output(checkpoint, path, flip_test)
     target = int8_output(file) if int8 else file
     if not checkpoint.is_file():
         return target
     fingerprint = checkpoint_fingerprint(checkpoint)
-    if _made_from(fingerprint, target):
+    if _made_from(fingerprint, target, recorded_settings() if int8 else None):
         return target
     module, config = load_module(checkpoint)
     try:

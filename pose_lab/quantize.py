@@ -7,7 +7,8 @@ activations would otherwise stretch the range and leave too few levels for the r
 images, percentile calibration kept about half of the PCKh that min-max calibration lost). Calibration
 uses the training split only, prepared exactly as the estimator prepares an image (letterbox + normalisation),
 so test images never shape the quantization. The layers of FLOAT_MODULES stay in float. The int8 file keeps the
-fp32 file's metadata (checkpoint, path, flip test) and adds `pose_lab.quantized`.
+fp32 file's metadata (checkpoint, path, flip test) and adds `pose_lab.quantized` (a description) and
+`pose_lab.quantization` (the settings of SETTINGS and FLOAT_MODULES, compared by the copies beside a checkpoint).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
+import json
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,6 +36,12 @@ if TYPE_CHECKING:
     import onnx
 
 QUANTIZED_METADATA_KEY = "pose_lab.quantized"
+# The settings an int8 file was made with, as recorded_settings writes them: a copy beside a checkpoint that
+# records other settings (one an older pose_lab made) is made again.
+SETTINGS_METADATA_KEY = "pose_lab.quantization"
+# onnxruntime.quantization's quantize_static arguments, by the names of its enum members.
+SETTINGS = {"quant_format": "QDQ", "per_channel": True, "activation_type": "QUInt8", "weight_type": "QInt8",
+            "calibrate_method": "Percentile"}
 # The calibrator keeps every activation of the inputs it has run until it histograms them: all 200 images of
 # the flip-averaged full path at once ran a 24 GiB machine out of memory. Histograms of ranges of this many
 # inputs are merged instead (that calibration then peaked at 4.4 GiB, /usr/bin/time -v).
@@ -86,6 +95,17 @@ def calibration_stride(count: int, most: int) -> int:
     return next(stride for stride in range(min(count, max(most, 1)), 0, -1) if count % stride == 0)
 
 
+def recorded_settings(float_modules: tuple[str, ...] = FLOAT_MODULES) -> str:
+    """How SETTINGS and `float_modules` are recorded in an int8 file's metadata (SETTINGS_METADATA_KEY)."""
+    return json.dumps({**SETTINGS, "float_modules": sorted(float_modules)}, sort_keys=True)
+
+
+def has_module_scopes(model: onnx.ModelProto) -> bool:
+    """Whether the ONNX `model` records the modules its nodes came from (the dynamo exporter does; the legacy
+    TorchScript exporter does not)."""
+    return any(entry.key == NAME_SCOPES_KEY for node in model.graph.node for entry in node.metadata_props)
+
+
 def nodes_of_modules(model: onnx.ModelProto, modules: tuple[str, ...]) -> list[str]:
     """Names of the nodes of the ONNX `model` that come from one of `modules` (or a module inside one), as the
     dynamo exporter records it; none for a file of the legacy exporter, which records no modules."""
@@ -112,19 +132,27 @@ def quantize_int8(source: str | Path, target: str | Path, calibration: list[np.n
     source, target = Path(source), Path(target)
     model = onnx.load(str(source))
     kept_float = nodes_of_modules(model, float_modules)
+    if float_modules and not has_module_scopes(model):
+        warnings.warn(f"{source} does not record which module each node came from (it was written by the legacy "
+                      f"TorchScript exporter), so the layers of {', '.join(float_modules)} cannot stay in float and "
+                      f"{target} quantizes every layer, which costs accuracy; export the checkpoint again with "
+                      "`python -m pose_lab.export` once the dynamo exporter succeeds on it", stacklevel=2)
     with tempfile.TemporaryDirectory(prefix="pose_lab_int8_") as folder:
         prepared = Path(folder) / "prepared.onnx"
         # The symbolic pass cannot size the dynamic batch through Reshape; ONNX's own shape inference suffices.
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         with contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints its histogram progress
             quantize_static(str(prepared), str(target), _Feed(model.graph.input[0].name, calibration),
-                            quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.Percentile,
+                            quant_format=QuantFormat[SETTINGS["quant_format"]], per_channel=SETTINGS["per_channel"],
+                            activation_type=QuantType[SETTINGS["activation_type"]],
+                            weight_type=QuantType[SETTINGS["weight_type"]],
+                            calibrate_method=CalibrationMethod[SETTINGS["calibrate_method"]],
                             nodes_to_exclude=kept_float, extra_options={"CalibStridedMinMax": stride})
     quantized = onnx.load(str(target))
     metadata = {entry.key: entry.value for entry in model.metadata_props}
     metadata[QUANTIZED_METADATA_KEY] = (f"int8 (static, per-channel weights, percentile calibration), "
                                         f"{len(calibration)} calibration images, {len(kept_float)} nodes in float")
+    metadata[SETTINGS_METADATA_KEY] = recorded_settings(float_modules)
     onnx.helper.set_model_props(quantized, metadata)
     onnx.save(quantized, str(target))
     return target

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 import pose_lab.export as export_module
 from pose_lab.bench import build_variant
-from pose_lab.checkpoint import CheckpointError
+from pose_lab.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 from pose_lab.errors import PoseLabError
 from pose_lab.export import (
     FINGERPRINT_METADATA_KEY,
@@ -26,12 +26,14 @@ from pose_lab.export import (
     ExportError,
     check_parity,
     checkpoint_fingerprint,
+    default_output,
     export,
     export_onnx,
+    int8_output,
     onnx_beside,
 )
 from pose_lab.inference import PoseEstimator
-from pose_lab.quantize import QUANTIZED_METADATA_KEY
+from pose_lab.quantize import QUANTIZED_METADATA_KEY, SETTINGS_METADATA_KEY, recorded_settings
 from pose_lab.runtime import OUTPUTS, PATHS, onnx_session
 from pose_lab.train import train
 
@@ -223,5 +225,33 @@ def test_int8_copy_beside_the_checkpoint_is_calibrated_on_its_training_images(
     metadata = _metadata(int8)
     assert metadata[FINGERPRINT_METADATA_KEY] == checkpoint_fingerprint(ckpt)
     assert ", 8 calibration images," in metadata[QUANTIZED_METADATA_KEY]  # all of the tiny training split
+    assert metadata[SETTINGS_METADATA_KEY] == recorded_settings()
     # Current: found again without LSP (how a clone uses the committed copy of the shipped checkpoint).
     assert onnx_beside(ckpt, "regression", int8=True, lsp_root=tmp_path / "no_lsp_here") == int8
+
+
+def test_int8_copy_beside_the_checkpoint_made_with_other_settings_is_made_again(
+        checkpoint: Path, tiny_lsp_root: Path, tmp_path: Path) -> None:
+    ckpt = tmp_path / "model.ckpt"
+    ckpt.write_bytes(checkpoint.read_bytes())
+    int8 = onnx_beside(ckpt, "regression", int8=True, lsp_root=tiny_lsp_root)
+    model = onnx.load(str(int8))
+    # As an older pose_lab wrote it: every layer in int8, and no settings recorded.
+    onnx.helper.set_model_props(model, {key: value for key, value in _metadata(int8).items()
+                                        if key != SETTINGS_METADATA_KEY})
+    onnx.save(model, str(int8))
+    with pytest.raises(PoseLabError, match="calibrated on its LSP training images"):
+        onnx_beside(ckpt, "regression", int8=True, lsp_root=tmp_path / "no_lsp_here")
+    assert onnx_beside(ckpt, "regression", int8=True, lsp_root=tiny_lsp_root) == int8
+    assert _metadata(int8)[SETTINGS_METADATA_KEY] == recorded_settings()
+
+
+@pytest.mark.parametrize("path", ["heatmap", "regression"])
+def test_the_committed_int8_copies_are_current(path: str, tmp_path: Path) -> None:
+    """A clone without LSP runs the shipped checkpoint's committed int8 copies: out of date, they would be made
+    again, which needs its training images."""
+    committed = int8_output(default_output(DEFAULT_CHECKPOINT, path))
+    assert onnx_beside(DEFAULT_CHECKPOINT, path, int8=True, lsp_root=tmp_path / "no_lsp_here") == committed
+    metadata = _metadata(committed)
+    assert metadata[FINGERPRINT_METADATA_KEY] == checkpoint_fingerprint(DEFAULT_CHECKPOINT)
+    assert metadata[SETTINGS_METADATA_KEY] == recorded_settings()

@@ -128,3 +128,19 @@ def test_the_float_modules_stay_in_float(checkpoint: Path, tmp_path: Path) -> No
     assert heads and heads <= kept  # the coordinate and visibility heads
     assert not any(int8_weights[name] for name in kept if name in int8_weights)
     assert sum(int8_weights[name] for name in int8_weights.keys() - kept) > 10
+
+
+def test_a_file_without_module_scopes_is_quantized_whole_with_a_warning(checkpoint: Path, tmp_path: Path) -> None:
+    module, config = load_module(checkpoint)
+    fp32 = tmp_path / "regression.onnx"
+    export_onnx(module.net, "regression", fp32, onnx_metadata(config, "regression", checkpoint))
+    exported = onnx.load(str(fp32))
+    for node in exported.graph.node:  # as the legacy TorchScript exporter writes it
+        del node.metadata_props[:]
+    onnx.save(exported, str(fp32))
+    size = config.data.input_size
+    calibration = [np.random.default_rng(i).normal(size=(1, 3, size, size)).astype(np.float32) for i in range(2)]
+    with pytest.warns(UserWarning, match=r"legacy TorchScript exporter.*net\.regression_branch\.coords"):
+        quantized = quantize_int8(fp32, tmp_path / "int8.onnx", calibration)
+    assert ", 0 nodes in float" in {entry.key: entry.value for entry in onnx.load(str(quantized)).metadata_props}[
+        quantize.QUANTIZED_METADATA_KEY]
