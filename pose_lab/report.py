@@ -12,7 +12,8 @@ are the only numbers typed in this code. Missing runs are listed, never dropped,
 made the sweep, the bench and this report are written under the table, with the bench machine. When the
 bench timed several runtimes (`backend=both`), a second table sets their CPU latencies side by side. When it
 compared a checkpoint with MediaPipe (`peer_comparison`, `python -m pose_lab.bench ckpt=PATH peer_python=...`), a
-section gives both sides' time per image, the ratio and both PCKs.
+section gives both sides' time per image, the ratio and both PCKs. `levers` and `evaluations` add tables of
+one-change training runs and of inference-time settings (`pose_lab.evaluate` run folders), each against its first.
 
 The plot is accuracy (PCKh@0.5 regression, mean with std error bars) against CPU latency of the
 `latency_path` inference path, one labelled point per variant.
@@ -571,6 +572,65 @@ def levers_section(runs: list[Run], root: Path, label: str | None = None) -> lis
             "", "Lever runs:", "", *(f"- {command}" for command in sweep_commands([root], runs))]
 
 
+# metrics.json keys of `pose_lab.evaluate` that every evaluation in one table must share, and its settings that
+# the table compares (each with the value that means "as the checkpoint was trained").
+EVALUATION_SHARED: tuple[str, ...] = ("checkpoint", "split", "subset", "num_images")
+EVALUATION_SETTINGS: dict[str, Any] = {"flip_test": False, "heatmap_refine": None}
+
+
+def _evaluation_command(folder: Path) -> str:
+    """The evaluate command of a run folder, from Hydra's record of its overrides."""
+    overrides = folder / ".hydra" / "overrides.yaml"
+    if not overrides.is_file():
+        return f"(run `{shown_path(folder)}`: its command was not recorded)"
+    words = ["python", "-m", "pose_lab.evaluate", *map(str, read_yaml(overrides, ListConfig))]
+    return f"`{shlex.join(words)}` (run `{shown_path(folder)}`)"
+
+
+def evaluations_section(folders: list[Path], label: str | None = None) -> list[str]:
+    """RESULTS.md's table of inference-time settings (test-time flip, heatmap sub-pixel step): `pose_lab.evaluate`
+    run folders of one checkpoint on one set of images, the first the control, the others with their difference
+    from it."""
+    found = [(folder, _load_json(folder / METRICS_FILE, "pass folders written by `python -m pose_lab.evaluate`"))
+             for folder in folders]
+    control = found[0][1]
+    for folder, metrics in found:
+        missing = [key for key in (*EVALUATION_SHARED, *EVALUATION_SETTINGS, "scores") if key not in metrics]
+        if missing:
+            raise PoseLabError(f"{folder / METRICS_FILE} lacks {', '.join(missing)}: is it an evaluate run's?")
+        differing = [key for key in EVALUATION_SHARED if metrics[key] != control[key]]
+        if differing:
+            raise PoseLabError(f"evaluations: {folder} differs from the control {folders[0]} in "
+                               f"{', '.join(differing)}; one table compares settings on one checkpoint and images")
+    columns = [(output, protocol) for protocol in PCK_TITLES for output in ("regression", "heatmap")]
+
+    def cell(metrics: dict[str, Any], output: str, protocol: str) -> str:
+        value = metrics["scores"][output][protocol]["mean"]
+        shift = value - control["scores"][output][protocol]["mean"]
+        return f"{value:.1f}" if metrics is control else f"{value:.1f} ({shift:+.1f})"
+
+    def setting(metrics: dict[str, Any]) -> str:
+        changed = [f"`{key}={override_value(metrics[key])}`" for key, default in EVALUATION_SETTINGS.items()
+                   if metrics[key] != default]
+        return ", ".join(changed) or "as trained"
+
+    def seconds(metrics: dict[str, Any]) -> str:
+        return f"{metrics['seconds']:.0f}" if "seconds" in metrics else "not recorded"
+
+    header = ["run", "setting", *(f"{output} {PCK_TITLES[protocol]}" for output, protocol in columns), "seconds"]
+    body = [[f"`{folder.name}`", setting(metrics), *(cell(metrics, *column) for column in columns),
+             seconds(metrics)] for folder, metrics in found]
+    return ["", heading("Inference-time settings: one change at a time", label), "",
+            f"`python -m pose_lab.evaluate` of `{shown_path(Path(control['checkpoint']))}` on the "
+            f"{control['num_images']} {control['subset']} images of split `{_split_label(control['split'])}` "
+            "(all 14 joints, original pixels), with the setting shown: `flip_test=true` averages each image's answer "
+            "with its mirror image's (twice the compute), `heatmap_refine` replaces the checkpoint's sub-pixel step "
+            "of heatmap decoding. The same weights each time, so differences are the setting's alone; the first "
+            "row is the control. `seconds`: the command's wall time, loading included.", "",
+            *_markdown_table(header, body),
+            "", "Evaluations:", "", *(f"- {_evaluation_command(folder)}" for folder, _ in found)]
+
+
 def machine_lines(bench: dict[str, Any]) -> list[str]:
     """The bench machine and settings, as recorded in bench.json."""
     machine, settings = bench["machine"], bench.get("settings", {})
@@ -775,6 +835,7 @@ def report_command(cfg: DictConfig) -> str:
              f"latency_path={cfg.latency_path}", f"exercise_bench={cfg.exercise_bench or 'null'}",
              f"peer_bench={cfg.peer_bench or 'null'}",
              f"levers={_folders_override(cfg.levers) if cfg.levers else 'null'}",
+             *([f"evaluations={_folders_override(cfg.evaluations)}"] if cfg.evaluations else []),
              *(["merge=true"] if cfg.merge else []),
              *([f"label={override_value(cfg.label)}"] if cfg.label else [])]
     return shlex.join(words)
@@ -789,7 +850,7 @@ NOTHING_MISSING = "None: every run folder has its"
 def render(cfg: DictConfig, sweep_dirs: list[Path], runs: list[Run], summary: dict[Group, list[VariantRow]],
            bench: dict[str, Any] | None, plot: Path | None, plot_note: str,
            exercise: dict[str, Any] | None = None, peer: dict[str, Any] | None = None,
-           levers: tuple[list[Run], Path] | None = None) -> str:
+           levers: tuple[list[Run], Path] | None = None, evaluations: list[Path] | None = None) -> str:
     """The whole RESULTS.md."""
     finished = sum(run.test is not None for run in runs)
     root = common_root(sweep_dirs) if sweep_dirs else Path.cwd()
@@ -836,6 +897,8 @@ def render(cfg: DictConfig, sweep_dirs: list[Path], runs: list[Run], summary: di
         lines += exercise_section(exercise, f"`{cfg.exercise_bench}`", cfg.label)
     if levers:
         lines += levers_section(*levers, label=cfg.label)
+    if evaluations:
+        lines += evaluations_section(evaluations, label=cfg.label)
     issues = problems(root, summary)
     lines += ["", "## Missing or failed runs", "",
               *(issues or [f"{NOTHING_MISSING} {METRICS_FILE} and every variant the same seeds."])]
@@ -894,7 +957,7 @@ MERGED_SUFFIX = "; each merged table gives its own training budget, and the last
 
 
 # The inputs of a report command; a list value (sweep=[A,B]) names several folders.
-REPORT_INPUTS: tuple[str, ...] = ("sweep", "levers", "bench", "peer_bench", "exercise_bench")
+REPORT_INPUTS: tuple[str, ...] = ("sweep", "levers", "bench", "peer_bench", "exercise_bench", "evaluations")
 REPORT_PREFIX = "- `python -m pose_lab.report "
 
 
@@ -1002,7 +1065,8 @@ def report(cfg: DictConfig) -> dict[str, Any]:
     if cfg.levers:
         lever_dirs = sweep_folders(cfg.levers)
         levers = ([run for folder in lever_dirs for run in collect_runs(folder)], common_root(lever_dirs))
-    text = render(cfg, sweep_dirs, runs, summary, bench, plot, note, exercise, peer, levers)
+    evaluations = sweep_folders(cfg.evaluations) if cfg.evaluations else None
+    text = render(cfg, sweep_dirs, runs, summary, bench, plot, note, exercise, peer, levers, evaluations)
     named = [shown_path(folder) for folder in sweep_dirs]
     output.write_text(merge_report(output.read_text(), text, named) if cfg.merge else text)
     print(f"wrote {output}" + (f" and {plot}" if plot else ""))

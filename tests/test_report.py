@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -555,3 +556,38 @@ def test_merge_of_a_benchmark_alone_needs_no_sweep_nor_bench(tmp_path: Path, swe
     after = Path(report(_cfg(tmp_path, "null", "null", f"exercise_bench={path}", "merge=true"))["output"]).read_text()
     assert "## Exercise analytics on real clips" in after and "Latency columns: not measured" not in after
     assert after.split("## Exercise analytics")[0] == before.split("## Missing or failed runs")[0]
+
+
+def _write_evaluation(folder: Path, pckh: tuple[float, float], checkpoint: str = "checkpoints/model.pt",
+                      seconds: float | None = 20.4, **settings: Any) -> Path:
+    """A `pose_lab.evaluate` run folder: metrics.json (regression, heatmap PCKh@0.5 in %) and Hydra's overrides."""
+    scores = {output: {"pckh@0.5": {"mean": value}, "pck@0.2": {"mean": value + 1.0}}
+              for output, value in zip(("regression", "heatmap"), pckh)}
+    metrics = {"checkpoint": checkpoint, "split": "standard", "subset": "test", "num_images": 1000,
+               "flip_test": False, "heatmap_refine": None, **settings, "scores": scores,
+               **({} if seconds is None else {"seconds": seconds})}
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    overrides = ["ckpt=null", *(f"{key}={str(value).lower()}" for key, value in settings.items())]
+    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    return folder
+
+
+def test_evaluations_table_gives_each_setting_and_its_difference_from_the_control(
+        tmp_path: Path, sweep: Path) -> None:
+    control = _write_evaluation(tmp_path / "evals" / "demo", (58.4, 70.4))
+    flip = _write_evaluation(tmp_path / "evals" / "demo_flip", (61.6, 72.5), seconds=None, flip_test=True)
+    dark = _write_evaluation(tmp_path / "evals" / "demo_dark", (58.4, 70.3), seconds=19.6, heatmap_refine="dark")
+    cfg = _cfg(tmp_path, sweep, None, f"evaluations=[{control},{flip},{dark}]", "label=shipped")
+    markdown = Path(report(cfg)["output"]).read_text()
+    assert "## Inference-time settings: one change at a time: shipped" in markdown
+    assert "| `demo` | as trained | 58.4 | 70.4 | 59.4 | 71.4 | 20 |" in markdown
+    assert "| `demo_flip` | `flip_test=true` | 61.6 (+3.2) | 72.5 (+2.1) | 62.6 (+3.2) | 73.5 (+2.1) | not recorded |" \
+        in markdown
+    assert "| `demo_dark` | `heatmap_refine=dark` | 58.4 (+0.0) | 70.3 (-0.1) | 59.4 (+0.0) | 71.3 (-0.1) | 20 |" \
+        in markdown
+    assert "`python -m pose_lab.evaluate ckpt=null flip_test=true`" in markdown
+    assert f"evaluations=[{control},{flip},{dark}]" in markdown  # the report's own command
+    other = _write_evaluation(tmp_path / "evals" / "other", (50.0, 60.0), checkpoint="checkpoints/other.pt")
+    with pytest.raises(PoseLabError, match="differs from the control .* in checkpoint"):
+        report(_cfg(tmp_path, sweep, None, f"evaluations=[{control},{other}]"))
