@@ -187,19 +187,29 @@ class NegativeHeatmapBCE(nn.Module):
 
 
 class CoordinateLoss(nn.Module):
-    """MSE (the report's) or L1 on normalised (B,K,2) coordinates, over joints whose weight is 1."""
+    """MSE (the report's) or L1 on normalised (B,K,2) coordinates, over joints whose weight is 1; an occluded
+    joint (visibility 0; LSP still marks where it is) counts `occluded_weight` times a visible one, as a
+    visibility-weighted loss (1: no difference, 0: visible joints only)."""
 
-    def __init__(self, kind: str = "mse") -> None:
+    def __init__(self, kind: str = "mse", occluded_weight: float = 1.0) -> None:
         super().__init__()
         if kind not in ("mse", "l1"):
             raise ValueError(f"coordinate loss kind must be 'mse' or 'l1', got {kind!r}")
+        if not 0.0 <= occluded_weight <= 1.0:
+            raise ValueError(f"occluded_weight must lie in [0, 1], got {occluded_weight}")
         self.kind = kind
+        self.occluded_weight = occluded_weight
 
-    def forward(self, predicted: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+    def forward(self, predicted: Tensor, target: Tensor, weight: Tensor,
+                visibility: Tensor | None = None) -> Tensor:
         error = predicted.float() - target.float()
         per_value = error.pow(2) if self.kind == "mse" else error.abs()
-        mask = weight.float().unsqueeze(-1).expand_as(per_value)
-        return (per_value * mask).sum() / mask.sum().clamp(min=1.0)
+        joint_weight = weight.float()
+        if visibility is not None and self.occluded_weight != 1.0:
+            visible = visibility.float()
+            joint_weight = joint_weight * (visible + self.occluded_weight * (1.0 - visible))
+        mask = joint_weight.unsqueeze(-1).expand_as(per_value)
+        return (per_value * mask).sum() / mask.sum().clamp(min=1e-6)
 
 
 class PoseLoss(nn.Module):
@@ -230,7 +240,8 @@ class PoseLoss(nn.Module):
         if output.heatmaps is not None:
             terms["heatmap"] = self.heatmap(output.heatmaps, batch["heatmaps"])
         if output.coords is not None:
-            terms["coordinate"] = self.coordinate(output.coords, batch["coords"], batch["weight"])
+            terms["coordinate"] = self.coordinate(output.coords, batch["coords"], batch["weight"],
+                                                  batch.get("visibility"))
         if output.visibility is not None:
             terms["visibility"] = F.binary_cross_entropy(
                 output.visibility.float().squeeze(-1), batch["visibility"].float()

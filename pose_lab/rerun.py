@@ -35,6 +35,7 @@ SETTINGS_ADDED_SINCE: dict[str, Any] = {
     "model.net.extra_heatmap_prior": None,  # before it, the extra maps started at the joints' prior
     "phase.stages.pretrain.lr": None,  # before a stage could have its own, both used model.optimizer.lr
     "phase.stages.regression.lr": None,
+    "model.loss.coordinate.occluded_weight": 1.0,  # before it, occluded joints counted as visible ones
 }
 # Where a run was made (dotted-key prefixes: its folders, its copy of the data, its resume): a rerun elsewhere need
 # not bring them back.

@@ -24,6 +24,20 @@ def test_coordinate_loss_ignores_joints_outside_the_frame() -> None:
         CoordinateLoss("huber")
 
 
+def test_coordinate_loss_weighs_occluded_joints_by_occluded_weight() -> None:
+    predicted = torch.tensor([[[0.5, 0.5], [0.0, 0.0]]])
+    target = torch.tensor([[[0.3, 0.5], [0.0, 0.4]]])
+    weight, visibility = torch.ones(1, 2), torch.tensor([[1.0, 0.0]])  # the second joint occluded
+    alike = CoordinateLoss("l1")(predicted, target, weight, visibility).item()
+    assert alike == pytest.approx((0.2 + 0.4) / 4)
+    assert CoordinateLoss("l1", occluded_weight=0.5)(predicted, target, weight, visibility).item() == \
+        pytest.approx((0.2 + 0.5 * 0.4) / (2 + 2 * 0.5))
+    assert CoordinateLoss("l1", occluded_weight=0.0)(predicted, target, weight, visibility).item() == \
+        pytest.approx(0.2 / 2)
+    with pytest.raises(ValueError, match="occluded_weight"):
+        CoordinateLoss("l1", occluded_weight=2.0)
+
+
 def test_pose_loss_weighs_named_terms() -> None:
     output = PoseOutput(
         heatmaps=torch.full((1, 2, 2, 2), 0.5),
