@@ -24,7 +24,8 @@ train:  ## the shipped checkpoint's recipe: base model 4/3 wide, input 192, sigm
 
 INIT ?= checkpoints/base_lsp192_adamw_cosine.pt
 train-l1:  ## an earlier shipped recipe's step 2: the regression phase again with an L1 loss, from INIT
-	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train experiment=lsp192_regression_l1 phase.init_from=$(INIT) $(ARGS)
+	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train experiment=lsp192_regression_l1 \
+		phase.init_from=$(INIT) $(ARGS)
 
 evaluate:  ## score a checkpoint: make evaluate CKPT=path/to/best.ckpt
 	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.evaluate ckpt=$(or $(CKPT),null) $(ARGS)
@@ -53,7 +54,7 @@ bench:  ## params, GFLOPs, CPU/GPU latency of every variant -> outputs/bench/run
 report:  ## RESULTS.md + plot from the latest sweep and bench (or SWEEP=dir BENCH=path|null)
 	$(BIN)/python -m pose_lab.report sweep=$(SWEEP) bench=$(or $(BENCH),null) $(ARGS)
 
-keep:  ## keep result folders' records (metrics, configs, bench JSON) in results/evidence/: make keep FOLDERS="outputs/..."
+keep:  ## keep result folders' records (metrics, configs, bench JSON) in results/evidence/: FOLDERS="outputs/..."
 	$(BIN)/python -m pose_lab.evidence $(FOLDERS)
 
 VIDEOS ?= $(or $(POSE_LAB_EXERCISE_VIDEOS),../shared/datasets/exercise_videos)

@@ -77,12 +77,12 @@ def mirror_penalty(predicted: Tensor, target: Tensor, threshold: float = 0.0, me
 
     predicted Ĥ (B, K, h, w) probabilities (the joint maps, or the extra maps under NegativeHeatmapBCE's
     acts_on="extra_maps"), target H (B, K, h, w). Per pixel with y = H_j' and ŷ = Ĥ_j this is
-    −[y·log(1 − ŷ) + (1 − y)·log ŷ], the report's L. Its minimum is at ŷ = 1 − y: Ĥ_j goes to 0 at the mirror's peak, but towards 1 where
-    the mirror's Gaussian tail is small yet above threshold. The report's 1/N has two readings: N the masked pixels
-    (`mean_over="region"`), which lets the term outweigh the joint's own BCE pixel for pixel, or N every pixel with
-    the masked-out ones as 0 (`"all"`), which weighs the two alike per pixel, so that where y ≈ 0 they settle Ĥ_j at
-    1/2 rather than at 1. Pixels of self-mirrored joints are left out. Zero when no pixel qualifies (e.g. every
-    mirrored joint unlabelled).
+    −[y·log(1 − ŷ) + (1 − y)·log ŷ], the report's L. Its minimum is at ŷ = 1 − y: Ĥ_j goes to 0 at the mirror's
+    peak, but towards 1 where the mirror's Gaussian tail is small yet above threshold. The report's 1/N has two
+    readings: N the masked pixels (`mean_over="region"`), which lets the term outweigh the joint's own BCE pixel for
+    pixel, or N every pixel with the masked-out ones as 0 (`"all"`), which weighs the two alike per pixel, so that
+    where y ≈ 0 they settle Ĥ_j at 1/2 rather than at 1. Pixels of self-mirrored joints are left out. Zero when no
+    pixel qualifies (e.g. every mirrored joint unlabelled).
     """
     mirrored = mirrored_heatmaps(target.float())
     mask = _mirror_region(mirrored, threshold)

@@ -38,8 +38,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from pose_lab.compose import written_settings
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.paths import shown_path
-from pose_lab.rerun import (RUN_LOCATION, check_rerun, override_value, read_override_value, read_yaml,
-                            run_overrides)
+from pose_lab.rerun import (RUN_LOCATION, check_rerun, completed_settings, override_value, read_override_value,
+                            read_yaml, run_overrides)
 from pose_lab.train import RUN_CONFIG, RUN_OVERRIDES
 
 METRICS_FILE = "metrics.json"
@@ -96,7 +96,7 @@ class Run:
     split: str
     input_size: int
     stages: tuple[str, ...]  # the phase stages in order, e.g. ("pretrain", "regression")
-    settings: dict[str, Any]  # run_config.yaml flattened to dotted keys, for spotting unequal runs
+    settings: dict[str, Any]  # run_config.yaml flattened (completed_settings), for spotting unequal runs
     test: dict[str, float] | None
     epochs_run: dict[str, int]  # epochs each finished stage ran (fewer than configured when time-capped)
     fit_seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage's fit, where recorded
@@ -169,7 +169,7 @@ def load_run(folder: Path) -> Run:
     fit_seconds = {name: float(stage["fit_seconds"]) for name, stage in records.items()
                    if isinstance(stage, dict) and "fit_seconds" in stage and not stage.get("resumed")}
     return Run(folder, str(variant), int(config.seed), _split_label(split), int(data.input_size), stages,
-               written_settings(config), test, epochs_run, fit_seconds)
+               completed_settings(written_settings(config)), test, epochs_run, fit_seconds)
 
 
 def differing_settings(runs: list[Run]) -> list[str]:

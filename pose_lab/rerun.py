@@ -64,6 +64,28 @@ class Rerun:
         return [self.error] if self.error else self.irreparable
 
 
+def _subtree(settings: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The flattened `settings` under `prefix`, keys relative to it."""
+    return {key[len(prefix) + 1:]: value for key, value in settings.items() if key.startswith(f"{prefix}.")}
+
+
+def completed_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """A run's flattened settings with each setting of SETTINGS_ADDED_SINCE that it lacks set to what runs without
+    it did, where the setting's parent is there, and in every subtree holding the same settings as that parent (a
+    copy that an interpolation such as data.heatmap_codec: ${codec.heatmap} saved resolved): the run as it
+    trained, comparable with runs made since."""
+    completed = dict(settings)
+    prefixes = {key.rpartition(".")[0] for key in settings}
+    for key, then in SETTINGS_ADDED_SINCE.items():
+        parent, _, leaf = key.rpartition(".")
+        if key in settings or parent not in prefixes:
+            continue
+        content = _subtree(settings, parent)
+        for prefix in (other for other in prefixes if other == parent or _subtree(settings, other) == content):
+            completed.setdefault(f"{prefix}.{leaf}", then)
+    return completed
+
+
 def read_yaml(path: Path, kind: type[DictConfig | ListConfig] = DictConfig) -> Any:
     """A YAML file written by pose_lab.train or Hydra, as a DictConfig (or ListConfig)."""
     try:

@@ -74,7 +74,8 @@ def train_cfg(tiny_lsp_root: Path, tmp_path: Path):
                 overrides=[
                     "trainer=smoke",
                     f"data.root={tiny_lsp_root}",
-                    f"data.split={{train: {TINY_SPLIT['train']}, val: {TINY_SPLIT['val']}, test: {TINY_SPLIT['test']}}}",
+                    f"data.split={{train: {TINY_SPLIT['train']}, val: {TINY_SPLIT['val']}, "
+                    f"test: {TINY_SPLIT['test']}}}",
                     "data.input_size=64",
                     "data.batch_size=4",
                     "data.eval_batch_size=4",

@@ -292,7 +292,8 @@ def test_make_pck_protocols() -> None:
 def test_metric_dtypes() -> None:
     pred, target, _ = _head_case()
     want = pck_hits(pred, target, "head", 0.5)
-    for p_dtype, t_dtype in [(torch.float64, torch.float64), (torch.float16, torch.float32), (torch.float32, torch.float64)]:
+    dtypes = [(torch.float64, torch.float64), (torch.float16, torch.float32), (torch.float32, torch.float64)]
+    for p_dtype, t_dtype in dtypes:
         hits = pck_hits(pred.to(p_dtype), target.to(t_dtype), "head", 0.5)
         if p_dtype != torch.float16:  # float16 rounds 104.9 etc.; only check it runs and counts NaN wrong
             assert torch.equal(hits, want), (p_dtype, t_dtype)

@@ -413,20 +413,23 @@ def test_a_lever_run_without_the_regression_phase_scores_its_heatmaps_only(tmp_p
 
 
 def test_a_lever_change_is_the_resolved_recipe_not_the_overrides_typed(tmp_path: Path, sweep: Path) -> None:
-    """The control typed sigma 3 out, the lever named an experiment holding it, plus two changes; the setting
-    data.heatmap_codec copies by interpolation is listed once, and one the control lacks is marked as added."""
+    """The control typed sigma 3 out, the lever named an experiment holding it, plus three changes; the setting
+    data.heatmap_codec copies by interpolation is listed once, one added to pose_lab since the control ran is
+    compared with what the control did without it (rerun.SETTINGS_ADDED_SINCE), and one the control lacks
+    otherwise is marked as added."""
     levers = tmp_path / "levers"
     _write_run(levers, "run0", "base", 0, (0.515, 0.655, 0.532), extra=("codec.heatmap.sigma=3.0",))
     _write_run(levers, "run1", "base", 0, (0.520, 0.660, 0.530),
-               extra=("experiment=sigma3", "model.loss.coordinate.kind=l1", "+codec.heatmap.refine=dark"))
+               extra=("experiment=sigma3", "model.loss.coordinate.kind=l1", "+codec.heatmap.refine=dark",
+                      "+codec.heatmap.truncate=3.0", "+model.loss.coordinate.occluded_weight=1.0"))
     for name in ("run0", "run1"):
         config = yaml.safe_load((levers / name / "run_config.yaml").read_text())
         config["codec"]["heatmap"]["sigma"] = 3.0  # run1: from its experiment
         config["data"]["heatmap_codec"] = dict(config["codec"]["heatmap"])
         (levers / name / "run_config.yaml").write_text(yaml.safe_dump(config))
     markdown = Path(report(_cfg(tmp_path, sweep, None, f"levers={levers}"))["output"]).read_text()
-    assert ("| `run1` | `+codec.heatmap.refine=dark`, `model.loss.coordinate.kind=l1` | 60 / 40 | 52.0 (+0.5) "
-            "| 66.0 (+0.5) | 53.0 (-0.2) |") in markdown
+    assert ("| `run1` | `codec.heatmap.refine=dark`, `+codec.heatmap.truncate=3.0`, `model.loss.coordinate.kind=l1` "
+            "| 60 / 40 | 52.0 (+0.5) | 66.0 (+0.5) | 53.0 (-0.2) |") in markdown
     assert "`+key=value`: a setting the control's config lacks" in markdown
 
 

@@ -194,6 +194,7 @@ def test_negative_heatmap_bce_takes_its_penalty_by_name() -> None:
     predicted[0, LEFT_ANKLE, 0, 0] = 0.9
     plain = NegativeHeatmapBCE(negative_weight=0.0)(predicted, target)
     suppressing = NegativeHeatmapBCE(negative_weight=1.0, penalty="suppress")(predicted, target)
-    assert suppressing.item() == pytest.approx(plain.item() + mirror_suppression(predicted[:, :NUM_JOINTS], target).item())
+    suppression = mirror_suppression(predicted[:, :NUM_JOINTS], target)
+    assert suppressing.item() == pytest.approx(plain.item() + suppression.item())
     with pytest.raises(ValueError, match="suppress"):
         NegativeHeatmapBCE(penalty="mirror")
