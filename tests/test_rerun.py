@@ -11,8 +11,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from pose_lab.report import load_run, report
-from pose_lab.rerun import (RUN_LOCATION, SETTINGS_ADDED_SINCE, check_rerun, composed_settings, main,
-                             override_value, read_override_value, rerun_command, run_overrides)
+from pose_lab.rerun import (RUN_LOCATION, SETTINGS_ADDED_SINCE, check_rerun, completed_settings, composed_settings,
+                             main, override_value, read_override_value, rerun_command, run_overrides)
 from pose_lab.train import RUN_CONFIG, RUN_OVERRIDES
 
 EVIDENCE = Path(__file__).resolve().parents[1] / "results" / "evidence" / "train"
@@ -138,3 +138,18 @@ def test_every_kept_run_is_reproduced_by_its_command_with_todays_conf(tmp_path: 
     for folder in folders:
         run = load_run(folder)
         _reproduced(run.settings, run_overrides(run.folder), tmp_path)
+
+
+def test_a_run_made_before_a_setting_existed_is_completed_with_what_it_did() -> None:
+    heatmap = {"sigma": 3.0, "stride": 2}
+    settings = {**{f"codec.heatmap.{key}": value for key, value in heatmap.items()},
+                **{f"data.heatmap_codec.{key}": value for key, value in heatmap.items()},  # a resolved copy
+                "model.loss.coordinate.kind": "l1", "model.loss.coordinate.occluded_weight": 0.5,
+                "phase.stages.regression.epochs": 120}
+    completed = completed_settings(settings)
+    assert completed["codec.heatmap.refine"] == completed["data.heatmap_codec.refine"] == \
+        SETTINGS_ADDED_SINCE["codec.heatmap.refine"]
+    assert completed["model.loss.coordinate.occluded_weight"] == 0.5  # recorded: kept
+    assert completed["phase.stages.regression.lr"] is None
+    assert not any(key.startswith("phase.stages.pretrain") for key in completed)  # a stage the run did not have
+    assert completed_settings(completed) == completed
