@@ -18,9 +18,9 @@ import contextlib
 import io
 import json
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
