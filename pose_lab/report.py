@@ -39,7 +39,7 @@ from pose_lab.compose import written_settings
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.paths import shown_path
 from pose_lab.rerun import (RUN_LOCATION, check_rerun, completed_settings, override_value, read_override_value,
-                            read_yaml, run_overrides)
+                            read_yaml, run_overrides, subtree)
 from pose_lab.train import RUN_CONFIG, RUN_OVERRIDES
 
 METRICS_FILE = "metrics.json"
@@ -179,12 +179,6 @@ def differing_settings(runs: list[Run]) -> list[str]:
             and len({json.dumps(run.settings.get(key), sort_keys=True) for run in runs}) > 1]
 
 
-def _subtree(settings: dict[str, Any], prefix: str) -> str:
-    """The settings under `prefix`, keys relative to it, as comparable text."""
-    return json.dumps({key[len(prefix) + 1:]: value for key, value in settings.items()
-                       if key.startswith(f"{prefix}.")}, sort_keys=True)
-
-
 def recipe_change(control: Run, run: Run) -> list[str]:
     """How `run`'s resolved config differs from `control`'s, besides PER_RUN_SETTINGS, in Hydra's override
     syntax: `key=value` for a changed setting, `+key=value` for one the control's config lacks and `~key` for a
@@ -196,8 +190,8 @@ def recipe_change(control: Run, run: Run) -> list[str]:
     parents = sorted({key.rpartition(".")[0] for key in changed}, key=lambda prefix: (prefix.count("."), prefix))
 
     def copied(prefix: str) -> bool:
-        return any(_subtree(control.settings, other) == _subtree(control.settings, prefix)
-                   and _subtree(run.settings, other) == _subtree(run.settings, prefix)
+        return any(subtree(control.settings, other) == subtree(control.settings, prefix)
+                   and subtree(run.settings, other) == subtree(run.settings, prefix)
                    for other in parents[:parents.index(prefix)])
 
     words = [f"{'' if key in control.settings else '+'}{key}={override_value(run.settings[key])}" for key in changed

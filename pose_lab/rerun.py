@@ -64,7 +64,7 @@ class Rerun:
         return [self.error] if self.error else self.irreparable
 
 
-def _subtree(settings: dict[str, Any], prefix: str) -> dict[str, Any]:
+def subtree(settings: dict[str, Any], prefix: str) -> dict[str, Any]:
     """The flattened `settings` under `prefix`, keys relative to it."""
     return {key[len(prefix) + 1:]: value for key, value in settings.items() if key.startswith(f"{prefix}.")}
 
@@ -80,8 +80,8 @@ def completed_settings(settings: dict[str, Any]) -> dict[str, Any]:
         parent, _, leaf = key.rpartition(".")
         if key in settings or parent not in prefixes:
             continue
-        content = _subtree(settings, parent)
-        for prefix in (other for other in prefixes if other == parent or _subtree(settings, other) == content):
+        content = subtree(settings, parent)
+        for prefix in (other for other in prefixes if other == parent or subtree(settings, other) == content):
             completed.setdefault(f"{prefix}.{leaf}", then)
     return completed
 

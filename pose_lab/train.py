@@ -74,14 +74,18 @@ def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.Light
     if init_from and not last_existed:
         load_weights(module, init_from)
     checkpointing: ModelCheckpoint = instantiate(
-        cfg.callbacks.model_checkpoint, dirpath=str(stage_dir / "checkpoints"), monitor=stage.monitor
+        cfg.callbacks.model_checkpoint, dirpath=str(last.parent), monitor=stage.monitor, save_last=False
     )
+    # Lightning's save_last copies a checkpoint only when the best one is saved: a run stopped after epochs without
+    # a new best would resume from that older epoch. This one writes last.ckpt after every epoch.
+    latest = [ModelCheckpoint(dirpath=str(last.parent), filename=last.stem, save_top_k=1,
+                              enable_version_counter=False)] if cfg.callbacks.model_checkpoint.get("save_last") else []
     others = [instantiate(c) for key, c in cfg.callbacks.items() if key != "model_checkpoint"]
     loggers = [instantiate(c, save_dir=str(stage_dir)) for c in (cfg.logger or {}).values()]
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         max_epochs=stage.epochs,
-        callbacks=[TrainOnly(stage.train), checkpointing, StoreConfig(checkpoint_config(cfg)), *others],
+        callbacks=[TrainOnly(stage.train), checkpointing, *latest, StoreConfig(checkpoint_config(cfg)), *others],
         logger=loggers or False,
         default_root_dir=str(stage_dir),
     )

@@ -142,3 +142,15 @@ def test_a_moved_run_folder_resumes_from_its_own_checkpoints(train_cfg, tmp_path
     summary = train(resumed)
     assert summary["stages"]["pretrain"]["best_checkpoint"] == str(moved / "pretrain/checkpoints/best.ckpt")
     assert Path(summary["best_checkpoint"]).is_relative_to(moved / "regression")
+
+
+def test_last_checkpoint_is_the_latest_epoch_when_the_best_is_older(train_cfg) -> None:
+    """Monitoring the epoch number for its minimum, the best checkpoint is epoch 0's; last.ckpt must still be the
+    final epoch's, or a resumed run would go back to the best epoch."""
+    cfg = train_cfg("phase=pretrain", "phase.stages.pretrain.epochs=3", "trainer.max_steps=-1",
+                    "phase.stages.pretrain.monitor=epoch", "callbacks.model_checkpoint.mode=min")
+    summary = train(cfg)
+    checkpoints = Path(cfg.paths.output_dir) / "pretrain/checkpoints"
+    assert torch.load(summary["best_checkpoint"], weights_only=False)["epoch"] == 0
+    assert torch.load(checkpoints / "last.ckpt", weights_only=False)["epoch"] == 2
+    assert sorted(path.name for path in checkpoints.iterdir()) == ["best.ckpt", "last.ckpt"]
