@@ -1,5 +1,5 @@
 """Benchmark the model variants: `python -m pose_lab.bench [models=[base,vit]] [input_size=192] [ckpt=PATH]
-[backend=torch|onnxruntime|both]`.
+[backend=torch|torch-compile|onnxruntime|both|[torch,torch-compile,...]] [channels_last=true|false|[false,true]]`.
 
 For every variant (each conf/model/*.yaml, or the network of a checkpoint) and every inference path of
 :data:`pose_lab.runtime.PATHS` ("full", "regression": BlazePose's inference path, "heatmap": the heatmaps
@@ -8,9 +8,12 @@ the path runs), FLOPs at batch 1, CPU batch-1 latency and, when CUDA is availabl
 batch-`cuda_batch` throughput. Prints a table and writes `bench.json` into the run folder.
 
 Every latency is the timing of one callable `infer(x)` (see `time_infer`) built by :mod:`pose_lab.runtime`:
-`torch_infer` for eager PyTorch, `onnx_infer` for ONNX Runtime on the path exported by
-:func:`pose_lab.export.export_onnx` into a temporary folder (CPU only, with as many intra-op threads as torch
-uses). `backend=both` gives one record per variant, path and backend.
+`torch_infer` for PyTorch, eager ("torch") or through torch.compile ("torch-compile", `compile_backend`), in each
+memory format of `channels_last`; `onnx_infer` for ONNX Runtime on the path exported by
+:func:`pose_lab.export.export_onnx` into a temporary folder (CPU only, NCHW, with as many intra-op threads as
+torch uses). There is one record per variant, path, runtime and (for the torch runtimes) memory format, all timed
+side by side in one run: `backend=[torch,torch-compile,onnxruntime] channels_last=[false,true]` measures the
+inference-path levers against eager NCHW.
 
 With `ckpt=PATH peer_python=PYTHON` the bench also sets the checkpoint against MediaPipe Pose on real LSP test
 images, side by side in the same run (see `peer_comparison`): per image, at batch 1, pose_lab's inference paths
@@ -58,6 +61,7 @@ from pose_lab.data.splits import split_numbers
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.evaluate import score
 from pose_lab.export import export_onnx, int8_output, onnx_metadata
+from pose_lab.inference import BACKENDS as PREDICT_RUNTIMES
 from pose_lab.inference import PoseEstimator
 from pose_lab.jsonfile import write_json
 from pose_lab.models.network import BlazePoseNet
@@ -76,7 +80,11 @@ HEATMAP_INT8_SIDE = "onnxruntime-heatmap-int8"
 ONNX_SIDES: dict[str, tuple[str, bool]] = {"onnxruntime": ("regression", False), INT8_SIDE: ("regression", True),
                                           HEATMAP_SIDE: ("heatmap", False), HEATMAP_INT8_SIDE: ("heatmap", True)}
 PREDICT_CONFIG = CONF_DIR / "predict.yaml"
-BACKENDS: dict[str, tuple[str, ...]] = {"torch": ("torch",), "onnxruntime": ("onnxruntime",),
+# The runtimes a bench times; a torch runtime's value is its torch.compile backend setting (None: eager).
+TORCH_RUNTIMES: dict[str, str | None] = {"torch": None, "torch-compile": "compile_backend"}
+RUNTIMES: tuple[str, ...] = (*TORCH_RUNTIMES, "onnxruntime")
+# `backend` names: a runtime, or "both" (eager torch and ONNX Runtime); a list of runtimes is also accepted.
+BACKENDS: dict[str, tuple[str, ...]] = {**{runtime: (runtime,) for runtime in RUNTIMES},
                                         "both": ("torch", "onnxruntime")}
 ONNX_CUDA_SKIPPED = {"skipped": True, "reason": "onnxruntime is timed on the CPU only (CPU execution provider)"}
 FLOPS_CONVENTION = (
@@ -84,10 +92,10 @@ FLOPS_CONVENTION = (
     "attention; element-wise ops, pooling and interpolation are not counted"
 )
 # Config keys copied into bench.json.
-SETTINGS: tuple[str, ...] = ("models", "ckpt", "backend", "input_size", "warmup", "iters", "threads",
-                             "channels_last", "settle_seconds", "devices", "cuda_device", "cuda_batch", "peer_python",
-                             "lsp_root", "peer_split", "peer_images", "peer_int8", "peer_heatmap", "peer_rounds",
-                             "calibration_images")
+SETTINGS: tuple[str, ...] = ("models", "ckpt", "inference_paths", "backend", "input_size", "warmup", "iters", "threads",
+                             "channels_last", "compile_backend", "settle_seconds", "devices", "cuda_device",
+                             "cuda_batch", "peer_python", "lsp_root", "peer_split", "peer_images", "peer_int8",
+                             "peer_heatmap", "peer_rounds", "calibration_images")
 # What each side's per-image time covers, written into bench.json beside the times.
 TIMED_SPANS: dict[str, str] = {
     "pose_lab": "PoseEstimator.predict on one decoded RGB image: letterbox, normalisation, the side's inference "
@@ -197,22 +205,47 @@ def _input(batch: int, size: int, device: torch.device, channels_last: bool) -> 
     return torch.randn(batch, 3, size, size).to(device, memory_format=_memory_format(channels_last))
 
 
-def cpu_infer(backend: str, net: BlazePoseNet, path: str, folder: Path, channels_last: bool) -> Infer:
+def runtimes(cfg: DictConfig) -> tuple[str, ...]:
+    """The runtimes of cfg.backend: a name of BACKENDS, or a list of runtimes."""
+    return BACKENDS[cfg.backend] if isinstance(cfg.backend, str) else tuple(cfg.backend)
+
+
+def inference_paths(cfg: DictConfig) -> list[str]:
+    """The inference paths to time: cfg.inference_paths, or every path of PATHS when it is null."""
+    return list(PATHS) if cfg.inference_paths is None else _names(cfg.inference_paths)
+
+
+def memory_formats(cfg: DictConfig) -> list[bool]:
+    """cfg.channels_last as a list: one memory format for the torch runtimes, or several timed side by side."""
+    value = cfg.channels_last
+    return [bool(item) for item in value] if isinstance(value, ListConfig) else [bool(value)]
+
+
+def _torch_infer(runtime: str, net: nn.Module, path: str, device: str | torch.device, channels_last: bool,
+                 cfg: DictConfig) -> Infer:
+    setting = TORCH_RUNTIMES[runtime]
+    return torch_infer(net.to(device, memory_format=_memory_format(channels_last)), path,
+                       None if setting is None else cfg[setting])
+
+
+def cpu_infer(backend: str, net: BlazePoseNet, path: str, folder: Path, channels_last: bool,
+              cfg: DictConfig) -> Infer:
     """`path` of `net` on the CPU in `backend`; onnxruntime exports it into `folder` first and gets as many
     intra-op threads as torch uses."""
-    if backend == "torch":
-        return torch_infer(net.to("cpu", memory_format=_memory_format(channels_last)), path)
+    if backend in TORCH_RUNTIMES:
+        return _torch_infer(backend, net, path, "cpu", channels_last, cfg)
     file = folder / f"{path}.onnx"
-    export_onnx(net.to("cpu"), path, file)
+    export_onnx(net.to("cpu", memory_format=torch.contiguous_format), path, file)
     return onnx_infer(onnx_session(file, threads=torch.get_num_threads()))
 
 
-def bench_cpu(backend: str, net: BlazePoseNet, path: str, folder: Path, cfg: DictConfig) -> dict[str, Any]:
-    """Batch-1 CPU latency of `path` in `backend` (ONNX Runtime reads plain NCHW inputs)."""
+def bench_cpu(backend: str, net: BlazePoseNet, path: str, folder: Path, channels_last: bool,
+              cfg: DictConfig) -> dict[str, Any]:
+    """Batch-1 CPU latency of `path` in `backend` with inputs in the `channels_last` memory format (ONNX Runtime
+    reads plain NCHW inputs: pass False)."""
     if "cpu" not in _names(cfg.devices):
         return {"skipped": True, "reason": f"cpu not in devices={_names(cfg.devices)}"}
-    channels_last = cfg.channels_last and backend == "torch"
-    infer = cpu_infer(backend, net, path, folder, channels_last)
+    infer = cpu_infer(backend, net, path, folder, channels_last, cfg)
     x = _input(1, net.input_size, torch.device("cpu"), channels_last)
     # Both runtimes keep their worker threads spinning for a while after a call; on two cores the last
     # measurement's spinning threads would steal this one's time. Let them go idle first.
@@ -223,18 +256,19 @@ def bench_cpu(backend: str, net: BlazePoseNet, path: str, folder: Path, cfg: Dic
     return {"skipped": False, "batch": 1, "threads": torch.get_num_threads(), **summarize(times)}
 
 
-def bench_cuda(net: nn.Module, path: str, size: int, cfg: DictConfig) -> dict[str, Any]:
-    """Batch-1 GPU latency and batch-`cuda_batch` throughput of `path` at input `size`; the net is moved
-    back to the CPU afterwards."""
+def bench_cuda(backend: str, net: nn.Module, path: str, size: int, channels_last: bool,
+               cfg: DictConfig) -> dict[str, Any]:
+    """Batch-1 GPU latency and batch-`cuda_batch` throughput of `path` in the torch runtime `backend` at input
+    `size`; the net is moved back to the CPU afterwards."""
     if "cuda" not in _names(cfg.devices):
         return {"skipped": True, "reason": f"cuda not in devices={_names(cfg.devices)}"}
     if not torch.cuda.is_available():
         return {"skipped": True, "reason": "no CUDA device (torch.cuda.is_available() is False)"}
     device = torch.device(cfg.cuda_device)
     try:
-        infer = torch_infer(net.to(device, memory_format=_memory_format(cfg.channels_last)), path)
-        latency = summarize(time_infer(infer, _input(1, size, device, cfg.channels_last), cfg.warmup, cfg.iters))
-        batch = _input(cfg.cuda_batch, size, device, cfg.channels_last)
+        infer = _torch_infer(backend, net, path, device, channels_last, cfg)
+        latency = summarize(time_infer(infer, _input(1, size, device, channels_last), cfg.warmup, cfg.iters))
+        batch = _input(cfg.cuda_batch, size, device, channels_last)
         batch_ms = summarize(time_infer(infer, batch, cfg.warmup, cfg.iters))["median_ms"]
     finally:
         net.cpu()
@@ -249,13 +283,14 @@ def bench_cuda(net: nn.Module, path: str, size: int, cfg: DictConfig) -> dict[st
 
 
 def bench_network(variant: str, net: BlazePoseNet, cfg: DictConfig) -> list[dict[str, Any]]:
-    """One record per inference path of `net` and backend in cfg.backend."""
+    """One record per inference path of `net`, runtime of cfg.backend and, for the torch runtimes, memory format
+    of cfg.channels_last (`channels_last`: null for ONNX Runtime)."""
     net.eval()
     x = torch.randn(1, 3, net.input_size, net.input_size)
     total = sum(p.numel() for p in net.parameters())
     records = []
     with tempfile.TemporaryDirectory(prefix="pose_lab_bench_") as folder:
-        for path in PATHS:
+        for path in inference_paths(cfg):
             common = {
                 "variant": variant,
                 "path": path,
@@ -263,10 +298,17 @@ def bench_network(variant: str, net: BlazePoseNet, cfg: DictConfig) -> list[dict
                 "params": {"total": total, "used": params_used(net, path, x)},
                 "gflops": count_flops(net, path, x) / 1e9,
             }
-            for backend in BACKENDS[cfg.backend]:
-                cpu = bench_cpu(backend, net, path, Path(folder), cfg)
-                cuda = bench_cuda(net, path, net.input_size, cfg) if backend == "torch" else ONNX_CUDA_SKIPPED
-                records.append({**common, "backend": backend, "cpu": cpu, "cuda": cuda})
+            for backend in runtimes(cfg):
+                if backend not in TORCH_RUNTIMES:
+                    cpu = bench_cpu(backend, net, path, Path(folder), False, cfg)
+                    records.append({**common, "backend": backend, "channels_last": None, "cpu": cpu,
+                                    "cuda": ONNX_CUDA_SKIPPED})
+                    continue
+                for channels_last in memory_formats(cfg):
+                    cpu = bench_cpu(backend, net, path, Path(folder), channels_last, cfg)
+                    cuda = bench_cuda(backend, net, path, net.input_size, channels_last, cfg)
+                    records.append({**common, "backend": backend, "channels_last": channels_last, "cpu": cpu,
+                                    "cuda": cuda})
     return records
 
 
@@ -417,7 +459,7 @@ def peer_comparison(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     count, joints = test.truth.shape[:2]
     extra = (*((INT8_SIDE,) if cfg.peer_int8 else ()), *((HEATMAP_SIDE,) if cfg.peer_heatmap else ()),
              *((HEATMAP_INT8_SIDE,) if cfg.peer_heatmap and cfg.peer_int8 else ()))
-    backends = (*BACKENDS[cfg.backend], *extra)
+    backends = (*runtimes(cfg), *extra)
     times = {side: np.zeros(count) for side in (*backends, "peer")}
     keypoints = {side: np.full((count, joints, 2), np.nan, np.float32) for side in (*backends, "peer")}
     peer_visibility = np.zeros((count, joints), np.float32)
@@ -489,6 +531,11 @@ def _check_peer(cfg: DictConfig) -> None:
     if cfg.ckpt is None:
         raise PoseLabError("peer_python is set but ckpt is not: the comparison with MediaPipe runs a trained "
                            f"checkpoint, pass ckpt=PATH (e.g. ckpt={DEFAULT_CHECKPOINT})")
+    unsupported = [runtime for runtime in runtimes(cfg) if runtime not in PREDICT_RUNTIMES]
+    if unsupported:
+        raise PoseLabError(f"backend={_plain(cfg.backend)}: the MediaPipe comparison times `predict`'s runtimes "
+                           f"({', '.join(PREDICT_RUNTIMES)}), not {', '.join(unsupported)}; bench those without "
+                           "peer_python")
     check_peer_python(Path(cfg.peer_python))
     if not cfg.lsp_root:
         raise PoseLabError(f"the comparison with MediaPipe runs on LSP test images: set {ROOT_ENV_VAR}=/path/to/lsp "
@@ -502,8 +549,17 @@ def _check_peer(cfg: DictConfig) -> None:
 def _check(cfg: DictConfig) -> None:
     if not input_sizes(cfg) or any(size <= 0 or size % 32 for size in input_sizes(cfg)):
         raise PoseLabError(f"input_size must be a positive multiple of 32 (or a list of them), got {cfg.input_size}")
-    if cfg.backend not in BACKENDS:
-        raise PoseLabError(f"unknown backend {cfg.backend!r}; valid: {', '.join(BACKENDS)}")
+    names = [cfg.backend] if isinstance(cfg.backend, str) else list(cfg.backend)
+    unknown = [name for name in names if name not in (BACKENDS if isinstance(cfg.backend, str) else RUNTIMES)]
+    if unknown or not names or len(set(names)) < len(names):
+        raise PoseLabError(f"backend={_plain(cfg.backend)}: give one of {', '.join(BACKENDS)}, or a list of "
+                           f"distinct runtimes among {', '.join(RUNTIMES)}")
+    paths = inference_paths(cfg)
+    if not paths or set(paths) - set(PATHS) or len(set(paths)) < len(paths):
+        raise PoseLabError(f"inference_paths={_plain(cfg.inference_paths)}: give distinct paths among "
+                           f"{', '.join(PATHS)}, or null for all")
+    if not memory_formats(cfg) or len(set(memory_formats(cfg))) < len(memory_formats(cfg)):
+        raise PoseLabError(f"channels_last={_plain(cfg.channels_last)}: give true, false or [false,true]")
     if cfg.warmup < 0 or cfg.iters < 1:
         raise PoseLabError(f"need warmup >= 0 and iters >= 1, got warmup={cfg.warmup} iters={cfg.iters}")
     unknown = sorted(set(_names(cfg.devices)) - set(DEVICES))
@@ -521,13 +577,19 @@ def _cell(section: dict[str, Any], *keys: str) -> str:
     return f"{section:.2f}" if section < 100 else f"{section:.0f}"
 
 
+def runtime_label(record: dict[str, Any]) -> str:
+    """A record's runtime and, for a torch runtime, its memory format ("torch NCHW", "torch-compile NHWC")."""
+    layout = record.get("channels_last")
+    return record["backend"] if layout is None else f"{record['backend']} {'NHWC' if layout else 'NCHW'}"
+
+
 def format_table(records: list[dict[str, Any]]) -> str:
-    header = (f"{'variant':<18}{'input':>6}  {'path':<12}{'backend':<13}{'params M':>9}{'GFLOPs':>8}{'CPU ms':>8}"
+    header = (f"{'variant':<18}{'input':>6}  {'path':<12}{'runtime':<20}{'params M':>9}{'GFLOPs':>8}{'CPU ms':>8}"
               f"{'p90 ms':>8}{'GPU ms':>8}{'GPU img/s':>10}")
     rows = [header, "-" * len(header)]
     for r in records:
         rows.append(
-            f"{r['variant']:<18}{r['input_size']:>6}  {r['path']:<12}{r['backend']:<13}"
+            f"{r['variant']:<18}{r['input_size']:>6}  {r['path']:<12}{runtime_label(r):<20}"
             f"{r['params']['used'] / 1e6:>9.3f}{r['gflops']:>8.3f}"
             f"{_cell(r['cpu'], 'median_ms'):>8}{_cell(r['cpu'], 'p90_ms'):>8}"
             f"{_cell(r['cuda'], 'median_ms'):>8}{_cell(r['cuda'], 'throughput', 'images_per_s'):>10}"

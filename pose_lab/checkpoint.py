@@ -8,6 +8,7 @@ either, so evaluate/predict need nothing but the path.
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,13 @@ def load_module(path: str | Path) -> tuple[PoseLitModule, DictConfig]:
     except RuntimeError as error:
         raise CheckpointError(f"weights in {path} do not fit the network its config describes: {error}") from error
     return module.eval(), config
+
+
+def checkpoint_fingerprint(checkpoint: str | Path) -> str:
+    """The first 16 hex digits of the checkpoint file's SHA-256: what it is, whatever its path (recorded in its
+    ONNX copies, so a copy is known to be current from its content: file times are not kept by git or copying, and
+    in evaluate's metrics.json, so evaluations of one file from two clones compare)."""
+    return hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()[:16]
 
 
 def load_weights(module: PoseLitModule, path: str | Path) -> None:

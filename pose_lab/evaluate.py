@@ -22,12 +22,15 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from pose_lab import skeleton
-from pose_lab.checkpoint import checkpoint_path, load_module
+from pose_lab.checkpoint import checkpoint_fingerprint, checkpoint_path, load_module
 from pose_lab.errors import exit_on_user_error
 from pose_lab.jsonfile import write_json
 from pose_lab.metrics import PCK_PROTOCOLS, pck_hits
 from pose_lab.models.flip_test import FlipAveraged
 from pose_lab.module import OUTPUTS
+
+# The inference-time settings of conf/evaluate.yaml, recorded in metrics.json (heatmap_refine null: the checkpoint's).
+INFERENCE_SETTINGS: tuple[str, ...] = ("flip_test", "heatmap_refine")
 
 
 def _device(name: str) -> torch.device:
@@ -112,12 +115,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         array = torch.cat([result[output], result["visibility"]], dim=-1).numpy().astype(np.float32)
         np.save(out_dir / f"predictions_{output}.npy", array)
     np.save(out_dir / "image_numbers.npy", result["number"].numpy())
+    checkpoint = checkpoint_path(cfg.ckpt)
     summary = {
-        "checkpoint": str(checkpoint_path(cfg.ckpt)),
+        "checkpoint": str(checkpoint),
+        "checkpoint_sha256": checkpoint_fingerprint(checkpoint),
         "split": OmegaConf.to_container(cfg.data, resolve=True)["split"],
         "subset": cfg.subset,
-        "flip_test": bool(cfg.flip_test),
-        "heatmap_refine": cfg.heatmap_refine,  # null: the checkpoint's own
+        **{key: cfg[key] for key in INFERENCE_SETTINGS},
         "num_images": len(result["number"]),
         "scores": scores,
         "joint_heatmaps": {name: result[name].mean().item() for name in HEATMAP_LEVELS},

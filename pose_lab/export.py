@@ -17,7 +17,6 @@ in the run folder and fails when one exceeds `tolerance`.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import json
 import logging
@@ -33,7 +32,7 @@ from torch import Tensor, nn
 
 import pose_lab
 from pose_lab import skeleton
-from pose_lab.checkpoint import load_module
+from pose_lab.checkpoint import checkpoint_fingerprint, load_module
 from pose_lab.data.errors import LSPDataError
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.inference import normalization
@@ -202,12 +201,6 @@ def default_output(checkpoint: str | Path, path: str, flip_test: bool = False) -
     checkpoint = Path(checkpoint)
     return checkpoint.with_name(checkpoint.stem + ("" if path == "regression" else f"_{path}")
                                 + ("_flip" if flip_test else "") + ".onnx")
-
-
-def checkpoint_fingerprint(checkpoint: str | Path) -> str:
-    """The first 16 hex digits of the checkpoint file's SHA-256: recorded in its ONNX copies, so a copy is known
-    to be current from its content (file times are not kept by git or by copying)."""
-    return hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()[:16]
 
 
 def _made_from(fingerprint: str, file: Path, quantization: str | None = None) -> bool:

@@ -150,8 +150,9 @@ def quantize_int8(source: str | Path, target: str | Path, calibration: list[np.n
                             nodes_to_exclude=kept_float, extra_options={"CalibStridedMinMax": stride})
     quantized = onnx.load(str(target))
     metadata = {entry.key: entry.value for entry in model.metadata_props}
-    metadata[QUANTIZED_METADATA_KEY] = (f"int8 (static, per-channel weights, percentile calibration), "
-                                        f"{len(calibration)} calibration images, {len(kept_float)} nodes in float")
+    settings = ", ".join(f"{key}={value}" for key, value in SETTINGS.items())
+    metadata[QUANTIZED_METADATA_KEY] = (f"int8 (quantize_static: {settings}), {len(calibration)} calibration "
+                                        f"images, {len(kept_float)} nodes in float")
     metadata[SETTINGS_METADATA_KEY] = recorded_settings(float_modules)
     onnx.helper.set_model_props(quantized, metadata)
     onnx.save(quantized, str(target))

@@ -13,7 +13,8 @@ made the sweep, the bench and this report are written under the table, with the 
 bench timed several runtimes (`backend=both`), a second table sets their CPU latencies side by side. When it
 compared a checkpoint with MediaPipe (`peer_comparison`, `python -m pose_lab.bench ckpt=PATH peer_python=...`), a
 section gives both sides' time per image, the ratio and both PCKs. `levers` and `evaluations` add tables of
-one-change training runs and of inference-time settings (`pose_lab.evaluate` run folders), each against its first.
+one-change training runs and of inference-time settings (`pose_lab.evaluate` run folders), each against its first;
+`runtimes` a table of inference runtimes and memory formats from a bench.json that timed several side by side.
 
 The plot is accuracy (PCKh@0.5 regression, mean with std error bars) against CPU latency of the
 `latency_path` inference path, one labelled point per variant.
@@ -35,9 +36,11 @@ import hydra
 from matplotlib.figure import Figure
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from pose_lab.bench import runtime_label
 from pose_lab.compose import written_settings
 from pose_lab.errors import PoseLabError, exit_on_user_error
-from pose_lab.paths import shown_path
+from pose_lab.evaluate import INFERENCE_SETTINGS
+from pose_lab.paths import CONF_DIR, shown_path
 from pose_lab.rerun import (RUN_LOCATION, check_rerun, completed_settings, override_value, read_override_value,
                             read_yaml, run_overrides, subtree)
 from pose_lab.train import RUN_CONFIG, RUN_OVERRIDES
@@ -261,25 +264,31 @@ def summarize(runs: list[Run]) -> dict[Group, list[VariantRow]]:
     return summary
 
 
+def read_bench(path: Path, key: str = "bench") -> dict[str, Any]:
+    """bench.json given as report setting `key`, checked for what the report reads."""
+    if not path.is_file():
+        raise PoseLabError(f"{key}={path}: no such file; run `python -m pose_lab.bench` (make bench) and pass "
+                           f"its bench.json, or {key}=null")
+    bench = _load_json(path, "pass the bench.json written by `python -m pose_lab.bench`")
+    if not isinstance(bench, dict) or not isinstance(bench.get("records"), list) \
+            or not isinstance(bench.get("machine"), dict):
+        raise PoseLabError(f"{key}={path}: not a pose_lab.bench file (needs 'machine' and a 'records' list)")
+    for index, record in enumerate(bench["records"]):
+        missing = BENCH_RECORD_KEYS - set(record) if isinstance(record, dict) else BENCH_RECORD_KEYS
+        if missing:
+            raise PoseLabError(f"{key}={path}: records[{index}] lacks {', '.join(sorted(missing))}; "
+                               "re-run `python -m pose_lab.bench`")
+    if "peer_comparison" in bench:
+        check_peer_comparison(bench["peer_comparison"], path)
+    return bench
+
+
 def load_bench(path: Path | None, backend: str) -> dict[str, Any] | None:
     """bench.json, checked for what the report reads, with only the records of `backend` (bench.json holds
     one record per variant, path and backend); None when no bench is given."""
     if path is None:
         return None
-    if not path.is_file():
-        raise PoseLabError(f"bench={path}: no such file; run `python -m pose_lab.bench` (make bench) and pass "
-                           "its bench.json, or bench=null to report without latency")
-    bench = _load_json(path, "pass the bench.json written by `python -m pose_lab.bench`")
-    if not isinstance(bench, dict) or not isinstance(bench.get("records"), list) \
-            or not isinstance(bench.get("machine"), dict):
-        raise PoseLabError(f"bench={path}: not a pose_lab.bench file (needs 'machine' and a 'records' list)")
-    for index, record in enumerate(bench["records"]):
-        missing = BENCH_RECORD_KEYS - set(record) if isinstance(record, dict) else BENCH_RECORD_KEYS
-        if missing:
-            raise PoseLabError(f"bench={path}: records[{index}] lacks {', '.join(sorted(missing))}; "
-                               "re-run `python -m pose_lab.bench`")
-    if "peer_comparison" in bench:
-        check_peer_comparison(bench["peer_comparison"], path)
+    bench = read_bench(path)
     found = backends(bench)
     if backend not in found:
         raise PoseLabError(f"bench={path}: no records for backend={backend}; it has {', '.join(found) or 'none'}")
@@ -306,15 +315,24 @@ def backends(bench: dict[str, Any]) -> list[str]:
     return sorted({str(record["backend"]) for record in bench["records"]})
 
 
+def table_layout(bench: dict[str, Any]) -> bool | None:
+    """The memory format (channels_last) of the torch records that the variant tables show: the bench's only one,
+    or channels-last, the format pose_lab trains and predicts in, when it timed both."""
+    formats = {record.get("channels_last") for record in bench["records"]} - {None}
+    return (True in formats) if formats else None
+
+
 def bench_records(bench: dict[str, Any] | None, variant: str, input_size: int,
                   backend: str | None = None) -> dict[str, dict[str, Any]]:
-    """The bench records of `variant` at `input_size` for `backend` (default: the report's), by inference
-    path (empty when not benched)."""
+    """The bench records of `variant` at `input_size` for `backend` (default: the report's) in the table's memory
+    format, by inference path (empty when not benched)."""
     if bench is None:
         return {}
     backend = backend or bench["backend"]
+    layout = table_layout(bench)
     return {record["path"]: record for record in bench["records"]
-            if record["variant"] == variant and record["input_size"] == input_size and record["backend"] == backend}
+            if record["variant"] == variant and record["input_size"] == input_size and record["backend"] == backend
+            and record.get("channels_last") in (None, layout)}
 
 
 def runtime_table(bench: dict[str, Any], summary: dict[Group, list[VariantRow]]) -> list[str]:
@@ -327,12 +345,13 @@ def runtime_table(bench: dict[str, Any], summary: dict[Group, list[VariantRow]])
     others = [runtime for runtime in runtimes if runtime != reference]
     header = ["variant", "input", *(f"{runtime} CPU ms (full / reg)" for runtime in [reference, *others]),
               *(f"{reference} ÷ {runtime} (reg)" for runtime in others)]
-    body = []
+    body, shown = [], set()
     for (_, size, _), rows in summary.items():
         for row in rows:
             records = {runtime: bench_records(bench, row.variant, size, runtime) for runtime in runtimes}
-            if not any(records.values()):
+            if not any(records.values()) or (row.variant, size) in shown:
                 continue
+            shown.add((row.variant, size))
             ratios = []
             for runtime in others:
                 ours, theirs = records[reference].get("regression"), records[runtime].get("regression")
@@ -566,10 +585,23 @@ def levers_section(runs: list[Run], root: Path, label: str | None = None) -> lis
             "", "Lever runs:", "", *(f"- {command}" for command in sweep_commands([root], runs))]
 
 
-# metrics.json keys of `pose_lab.evaluate` that every evaluation in one table must share, and its settings that
-# the table compares (each with the value that means "as the checkpoint was trained").
-EVALUATION_SHARED: tuple[str, ...] = ("checkpoint", "split", "subset", "num_images")
-EVALUATION_SETTINGS: dict[str, Any] = {"flip_test": False, "heatmap_refine": None}
+# metrics.json keys of `pose_lab.evaluate` that every evaluation in one table must share, besides the checkpoint
+# (compared by content where recorded, see same_checkpoint).
+EVALUATION_SHARED: tuple[str, ...] = ("split", "subset", "num_images")
+
+
+def evaluation_defaults() -> dict[str, Any]:
+    """evaluate's inference-time settings with their defaults in conf/evaluate.yaml: "as the checkpoint was
+    trained"."""
+    defaults = OmegaConf.load(CONF_DIR / "evaluate.yaml")
+    return {key: defaults[key] for key in INFERENCE_SETTINGS}
+
+
+def same_checkpoint(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """Whether two evaluations scored one checkpoint: by content fingerprint (the same file evaluated from two
+    clones), or by path where an older evaluate recorded none."""
+    key = "checkpoint_sha256" if "checkpoint_sha256" in first and "checkpoint_sha256" in second else "checkpoint"
+    return bool(first[key] == second[key])
 
 
 def _evaluation_command(folder: Path) -> str:
@@ -589,10 +621,13 @@ def evaluations_section(folders: list[Path], label: str | None = None) -> list[s
              for folder in folders]
     control = found[0][1]
     for folder, metrics in found:
-        missing = [key for key in (*EVALUATION_SHARED, *EVALUATION_SETTINGS, "scores") if key not in metrics]
+        missing = [key for key in ("checkpoint", *EVALUATION_SHARED, *INFERENCE_SETTINGS, "scores")
+                   if key not in metrics]
         if missing:
             raise PoseLabError(f"{folder / METRICS_FILE} lacks {', '.join(missing)}: is it an evaluate run's?")
         differing = [key for key in EVALUATION_SHARED if metrics[key] != control[key]]
+        if not same_checkpoint(metrics, control):
+            differing.insert(0, "checkpoint")
         if differing:
             raise PoseLabError(f"evaluations: {folder} differs from the control {folders[0]} in "
                                f"{', '.join(differing)}; one table compares settings on one checkpoint and images")
@@ -603,8 +638,10 @@ def evaluations_section(folders: list[Path], label: str | None = None) -> list[s
         shift = value - control["scores"][output][protocol]["mean"]
         return f"{value:.1f}" if metrics is control else f"{value:.1f} ({shift:+.1f})"
 
+    defaults = evaluation_defaults()
+
     def setting(metrics: dict[str, Any]) -> str:
-        changed = [f"`{key}={override_value(metrics[key])}`" for key, default in EVALUATION_SETTINGS.items()
+        changed = [f"`{key}={override_value(metrics[key])}`" for key, default in defaults.items()
                    if metrics[key] != default]
         return ", ".join(changed) or "as trained"
 
@@ -623,6 +660,41 @@ def evaluations_section(folders: list[Path], label: str | None = None) -> list[s
             "row is the control. `seconds`: the command's wall time, loading included.", "",
             *_markdown_table(header, body),
             "", "Evaluations:", "", *(f"- {_evaluation_command(folder)}" for folder, _ in found)]
+
+
+def runtimes_section(bench: dict[str, Any], path: str, label: str | None = None) -> list[str]:
+    """RESULTS.md's table of inference runtimes and memory formats (`python -m pose_lab.bench
+    backend=[torch,torch-compile,onnxruntime] channels_last=[false,true]`): per network and input size, the CPU
+    batch-1 latency of every path in each runtime, timed side by side in one run, against the first (the control)."""
+    groups: dict[tuple[str, int], dict[str, dict[str, dict[str, Any]]]] = {}
+    for record in bench["records"]:
+        side = runtime_label(record)
+        groups.setdefault((record["variant"], record["input_size"]), {}).setdefault(side, {})[record["path"]] = record
+    settings = bench.get("settings", {})
+    lines = ["", heading("Inference runtimes: one change at a time", label), "",
+             f"`{bench.get('command')}` ({path}, {bench.get('date')}): every inference path of each network in "
+             "each runtime and memory format, timed side by side in that one run at batch 1 on the CPU, median ms "
+             f"of {settings.get('iters')} calls after {settings.get('warmup')} warm-up calls (torch.compile "
+             f"compiles during warm-up, with backend `{settings.get('compile_backend', 'inductor')}`); in brackets "
+             "how many times faster than the first row, the control. NCHW / NHWC: the torch network's and input's "
+             "memory format (NHWC = channels_last); ONNX Runtime runs the exported path on NCHW input. "
+             f"{machine_lines(bench)[0][2:]}."]
+    for (variant, size), sides in groups.items():
+        paths = list(dict.fromkeys(path for records in sides.values() for path in records))
+        control = next(iter(sides.values()))
+
+        def cell(records: dict[str, dict[str, Any]], path: str) -> str:
+            ours, reference = records.get(path), control.get(path)
+            if ours is None or ours["cpu"].get("skipped"):
+                return "n/a"
+            if reference is None or reference["cpu"].get("skipped"):
+                return f"{ours['cpu']['median_ms']:.2f}"
+            return f"{ours['cpu']['median_ms']:.2f} ({reference['cpu']['median_ms'] / ours['cpu']['median_ms']:.2f}×)"
+
+        body = [[side, *(cell(records, path) for path in paths)] for side, records in sides.items()]
+        lines += ["", f"`{variant}`, input {size} px:", "",
+                  *_markdown_table(["runtime", *(f"{path} CPU ms" for path in paths)], body)]
+    return lines
 
 
 def machine_lines(bench: dict[str, Any]) -> list[str]:
@@ -830,6 +902,7 @@ def report_command(cfg: DictConfig) -> str:
              f"peer_bench={cfg.peer_bench or 'null'}",
              f"levers={_folders_override(cfg.levers) if cfg.levers else 'null'}",
              *([f"evaluations={_folders_override(cfg.evaluations)}"] if cfg.evaluations else []),
+             *([f"runtimes={cfg.runtimes}"] if cfg.runtimes else []),
              *(["merge=true"] if cfg.merge else []),
              *([f"label={override_value(cfg.label)}"] if cfg.label else [])]
     return shlex.join(words)
@@ -844,7 +917,8 @@ NOTHING_MISSING = "None: every run folder has its"
 def render(cfg: DictConfig, sweep_dirs: list[Path], runs: list[Run], summary: dict[Group, list[VariantRow]],
            bench: dict[str, Any] | None, plot: Path | None, plot_note: str,
            exercise: dict[str, Any] | None = None, peer: dict[str, Any] | None = None,
-           levers: tuple[list[Run], Path] | None = None, evaluations: list[Path] | None = None) -> str:
+           levers: tuple[list[Run], Path] | None = None, evaluations: list[Path] | None = None,
+           runtimes: dict[str, Any] | None = None) -> str:
     """The whole RESULTS.md."""
     finished = sum(run.test is not None for run in runs)
     root = common_root(sweep_dirs) if sweep_dirs else Path.cwd()
@@ -893,6 +967,8 @@ def render(cfg: DictConfig, sweep_dirs: list[Path], runs: list[Run], summary: di
         lines += levers_section(*levers, label=cfg.label)
     if evaluations:
         lines += evaluations_section(evaluations, label=cfg.label)
+    if runtimes is not None:
+        lines += runtimes_section(runtimes, f"`{cfg.runtimes}`", label=cfg.label)
     issues = problems(root, summary)
     lines += ["", "## Missing or failed runs", "",
               *(issues or [f"{NOTHING_MISSING} {METRICS_FILE} and every variant the same seeds."])]
@@ -1060,7 +1136,8 @@ def report(cfg: DictConfig) -> dict[str, Any]:
         lever_dirs = sweep_folders(cfg.levers)
         levers = ([run for folder in lever_dirs for run in collect_runs(folder)], common_root(lever_dirs))
     evaluations = sweep_folders(cfg.evaluations) if cfg.evaluations else None
-    text = render(cfg, sweep_dirs, runs, summary, bench, plot, note, exercise, peer, levers, evaluations)
+    runtimes = read_bench(Path(cfg.runtimes), "runtimes") if cfg.runtimes else None
+    text = render(cfg, sweep_dirs, runs, summary, bench, plot, note, exercise, peer, levers, evaluations, runtimes)
     named = [shown_path(folder) for folder in sweep_dirs]
     output.write_text(merge_report(output.read_text(), text, named) if cfg.merge else text)
     print(f"wrote {output}" + (f" and {plot}" if plot else ""))

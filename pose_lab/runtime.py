@@ -2,10 +2,10 @@
 
 A path is "full" (`net.forward`: heatmaps, coordinates, visibility), "regression" (`net.forward_regression`:
 BlazePose's inference path, which skips the heatmap decoder tail and head) or "heatmap" (`net.forward_heatmaps`:
-the heatmaps alone, which skips the regression branch). `torch_infer` runs a path eagerly in
-PyTorch; `onnx_infer` runs an ONNX file of one path (written by :mod:`pose_lab.export`) in ONNX Runtime. Both
-take a (B,3,S,S) float tensor and return the path's outputs as tensors in `OUTPUTS[path]` order, so what
-:mod:`pose_lab.bench` times is exactly what :class:`pose_lab.inference.PoseEstimator` runs.
+the heatmaps alone, which skips the regression branch). `torch_infer` runs a path in PyTorch, eagerly or
+through torch.compile; `onnx_infer` runs an ONNX file of one path (written by :mod:`pose_lab.export`) in ONNX
+Runtime. Both take a (B,3,S,S) float tensor and return the path's outputs as tensors in `OUTPUTS[path]` order, so
+what :mod:`pose_lab.bench` times is exactly what :class:`pose_lab.inference.PoseEstimator` runs.
 
 ONNX Runtime is an optional dependency (`pip install 'pose_lab[onnx]'`): it is imported when a session is
 opened, so pose_lab imports, trains and predicts with torch alone.
@@ -45,13 +45,20 @@ ONNX_INSTALL_HINT = "pip install 'pose_lab[onnx]' (onnx, onnxruntime, onnxscript
 Infer = Callable[[Tensor], Sequence[Tensor]]
 
 
-def torch_infer(net: nn.Module, path: str) -> Infer:
-    """The eager PyTorch backend: `path` of `net` under inference_mode (net already in eval mode)."""
+def torch_infer(net: nn.Module, path: str, compile_backend: str | None = None) -> Infer:
+    """The PyTorch backend: `path` of `net` under inference_mode (net already in eval mode), eagerly or, with a
+    `compile_backend` ("inductor": generated C++/Triton kernels), through torch.compile. A compiled path is
+    compiled on its first call, for the shapes of that call: time it after warm-up."""
     run_path = PATHS[path]
+
+    def run(x: Tensor) -> Any:
+        return run_path(net, x)
+
+    compiled = run if compile_backend is None else torch.compile(run, backend=compile_backend, dynamic=False)
 
     def infer(x: Tensor) -> tuple[Tensor, ...]:
         with torch.inference_mode():
-            return tuple(run_path(net, x))
+            return tuple(compiled(x))
 
     return infer
 

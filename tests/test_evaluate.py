@@ -10,7 +10,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
-from pose_lab.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, checkpoint_path, load_module, load_weights, slim
+from pose_lab.checkpoint import (DEFAULT_CHECKPOINT, CheckpointError, checkpoint_fingerprint, checkpoint_path,
+                                 load_module, load_weights, slim)
 from pose_lab.evaluate import evaluate, heatmap_levels
 from pose_lab.metrics import pck
 from pose_lab.train import train
@@ -139,4 +140,5 @@ def test_no_ckpt_means_the_shipped_checkpoint(tiny_lsp_root, tmp_path) -> None:
     assert cfg.ckpt is None  # `make demo` passes ckpt=null
     written = evaluate(cfg)
     assert written["checkpoint"] == str(DEFAULT_CHECKPOINT) and written["num_images"] == 4
+    assert written["checkpoint_sha256"] == checkpoint_fingerprint(DEFAULT_CHECKPOINT)
     assert cfg.ckpt is None  # the caller's config is left as given

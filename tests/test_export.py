@@ -18,14 +18,13 @@ from torch import Tensor, nn
 
 import pose_lab.export as export_module
 from pose_lab.bench import build_variant
-from pose_lab.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
+from pose_lab.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, checkpoint_fingerprint
 from pose_lab.errors import PoseLabError
 from pose_lab.export import (
     FINGERPRINT_METADATA_KEY,
     METADATA_PREFIX,
     ExportError,
     check_parity,
-    checkpoint_fingerprint,
     default_output,
     export,
     export_onnx,

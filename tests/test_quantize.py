@@ -78,7 +78,7 @@ def test_export_writes_an_int8_copy_close_to_fp32_calibrated_a_range_at_a_time(
     assert ranges_read[-3:] == [(0, 2), (2, 4), (4, 6)]
     assert summary["int8"]["megabytes"] < 0.75 * summary["megabytes"]  # the FLOAT_MODULES hold most weights here
     metadata = {entry.key: entry.value for entry in onnx.load(str(int8)).metadata_props}
-    assert metadata[QUANTIZED_METADATA_KEY].startswith("int8")
+    assert metadata[QUANTIZED_METADATA_KEY].startswith("int8 (quantize_static: quant_format=QDQ, per_channel=True,")
     fp32_keys = {entry.key for entry in onnx.load(str(fp32)).metadata_props}
     assert fp32_keys < set(metadata)
     x = np.random.default_rng(0).normal(size=(2, 3, 64, 64)).astype(np.float32)

@@ -562,13 +562,14 @@ def test_merge_of_a_benchmark_alone_needs_no_sweep_nor_bench(tmp_path: Path, swe
 
 
 def _write_evaluation(folder: Path, pckh: tuple[float, float], checkpoint: str = "checkpoints/model.pt",
-                      seconds: float | None = 20.4, **settings: Any) -> Path:
+                      seconds: float | None = 20.4, sha256: str | None = None, **settings: Any) -> Path:
     """A `pose_lab.evaluate` run folder: metrics.json (regression, heatmap PCKh@0.5 in %) and Hydra's overrides."""
     scores = {output: {"pckh@0.5": {"mean": value}, "pck@0.2": {"mean": value + 1.0}}
               for output, value in zip(("regression", "heatmap"), pckh)}
     metrics = {"checkpoint": checkpoint, "split": "standard", "subset": "test", "num_images": 1000,
                "flip_test": False, "heatmap_refine": None, **settings, "scores": scores,
-               **({} if seconds is None else {"seconds": seconds})}
+               **({} if seconds is None else {"seconds": seconds}),
+               **({} if sha256 is None else {"checkpoint_sha256": sha256})}
     (folder / ".hydra").mkdir(parents=True)
     (folder / "metrics.json").write_text(json.dumps(metrics))
     overrides = ["ckpt=null", *(f"{key}={str(value).lower()}" for key, value in settings.items())]
@@ -594,3 +595,57 @@ def test_evaluations_table_gives_each_setting_and_its_difference_from_the_contro
     other = _write_evaluation(tmp_path / "evals" / "other", (50.0, 60.0), checkpoint="checkpoints/other.pt")
     with pytest.raises(PoseLabError, match="differs from the control .* in checkpoint"):
         report(_cfg(tmp_path, sweep, None, f"evaluations=[{control},{other}]"))
+
+
+def test_evaluations_of_one_checkpoint_file_from_two_clones_compare_by_content(tmp_path: Path, sweep: Path) -> None:
+    here = _write_evaluation(tmp_path / "evals" / "here", (58.4, 70.4), checkpoint="/one/clone/model.pt",
+                             sha256="0123abcd")
+    there = _write_evaluation(tmp_path / "evals" / "there", (61.6, 72.5), checkpoint="/another/clone/model.pt",
+                              sha256="0123abcd", flip_test=True)
+    markdown = Path(report(_cfg(tmp_path, sweep, None, f"evaluations=[{here},{there}]"))["output"]).read_text()
+    assert "| `there` | `flip_test=true` | 61.6 (+3.2) |" in markdown
+    changed = _write_evaluation(tmp_path / "evals" / "changed", (50.0, 60.0), checkpoint="/one/clone/model.pt",
+                                sha256="ffff0000")
+    with pytest.raises(PoseLabError, match="differs from the control .* in checkpoint"):
+        report(_cfg(tmp_path, sweep, None, f"evaluations=[{here},{changed}]"))
+
+
+def _runtimes_bench(path: Path) -> Path:
+    """A bench.json of one checkpoint in eager torch (NCHW, NHWC), torch.compile (NHWC) and ONNX Runtime."""
+    sides = (("torch", False, 20.0), ("torch", True, 16.0), ("torch-compile", True, 10.0), ("onnxruntime", None, 5.0))
+    records = [{**_record("ckpt:model.pt", name, 1_000_000, 1.0, ms * scale, backend), "channels_last": layout,
+                "input_size": 192}
+               for name, scale in (("regression", 1.0), ("heatmap", 0.5)) for backend, layout, ms in sides]
+    bench = {"date": "2026-12-05T00:00:00+00:00", "command": "python -m pose_lab.bench ckpt=model.pt",
+             "machine": {"cpu": "Test CPU 9000", "cpu_count": 2, "threads": 2},
+             "settings": {"warmup": 10, "iters": 50, "compile_backend": "inductor", "threads_used": 2},
+             "records": records}
+    path.write_text(json.dumps(bench))
+    return path
+
+
+def test_runtimes_table_times_each_runtime_and_format_against_the_first(tmp_path: Path, sweep: Path) -> None:
+    path = _runtimes_bench(tmp_path / "runtimes.json")
+    markdown = Path(report(_cfg(tmp_path, sweep, None, f"runtimes={path}", "label=shipped"))["output"]).read_text()
+    section = markdown.split("## Inference runtimes: one change at a time: shipped", 1)[1].split("\n## ", 1)[0]
+    assert "`ckpt:model.pt`, input 192 px:" in section and "Test CPU 9000 (2 cores)" in section
+    assert "| runtime | regression CPU ms | heatmap CPU ms |" in section
+    assert "| torch NCHW | 20.00 (1.00×) | 10.00 (1.00×) |" in section
+    assert "| torch NHWC | 16.00 (1.25×) | 8.00 (1.25×) |" in section
+    assert "| torch-compile NHWC | 10.00 (2.00×) | 5.00 (2.00×) |" in section
+    assert "| onnxruntime | 5.00 (4.00×) | 2.50 (4.00×) |" in section
+    assert f"runtimes={path}" in markdown  # the report's own command
+    with pytest.raises(PoseLabError, match="runtimes=.*no such file"):
+        report(_cfg(tmp_path, sweep, None, f"runtimes={tmp_path / 'none.json'}"))
+
+
+def test_variant_tables_show_channels_last_records_when_both_formats_were_timed(
+        tmp_path: Path, sweep: Path, bench_json: Path) -> None:
+    bench = json.loads(bench_json.read_text())
+    nchw = [{**record, "channels_last": False, "cpu": {**record["cpu"], "median_ms": 99.0}}
+            for record in bench["records"] if record["backend"] == "torch"]
+    bench["records"] = nchw + [{**record, "channels_last": record["backend"] == "torch" or None}
+                               for record in bench["records"]]
+    bench_json.write_text(json.dumps(bench))
+    markdown = Path(report(_cfg(tmp_path, sweep, bench_json))["output"]).read_text()
+    assert "99.0" not in markdown and "12.3 / 8.8" in markdown

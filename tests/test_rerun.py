@@ -102,7 +102,8 @@ def test_the_report_lists_what_a_command_needs_today(tmp_path: Path) -> None:
     cfg = OmegaConf.create({"sweep": str(tmp_path / "runs"), "bench": None, "backend": "torch",
                             "output": str(tmp_path / "RESULTS.md"), "plot": str(tmp_path / "plot.png"),
                             "latency_path": "regression", "exercise_bench": None, "peer_bench": None,
-                            "levers": None, "evaluations": None, "merge": False, "label": None})
+                            "levers": None, "evaluations": None, "runtimes": None, "merge": False,
+                            "label": None})
     markdown = Path(report(cfg)["output"]).read_text()
     assert (f"`python -m pose_lab.train {' '.join(OVERRIDES)}` (run `{run}`); needs "
             "`model.net.extra_heatmap_prior=null` added to compose its config with today's conf/") in markdown
