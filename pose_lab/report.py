@@ -828,8 +828,10 @@ def exercise_section(bench: dict[str, Any], path: str, label: str | None = None)
     stability = overall.get("pose_lab_perturbed")
     if stability and stability["passes"]:
         lines += ["", f"Perturbed passes: {stability['exact']} of {stability['passes']} counted exactly."]
-    missed = [clip for clip in bench["clips"] if not clip["pose_lab"]["exact"]]
-    diagnosed = [clip for clip in missed if clip.get("pose_lab_counter_on_peer_keypoints") == clip["expected"]["reps"]]
+    # Only clips whose peer keypoints were counted can tell keypoint errors from counting errors.
+    missed = [clip for clip in bench["clips"]
+              if not clip["pose_lab"]["exact"] and clip.get("pose_lab_counter_on_peer_keypoints") is not None]
+    diagnosed = [clip for clip in missed if clip["pose_lab_counter_on_peer_keypoints"] == clip["expected"]["reps"]]
     if missed and len(diagnosed) == len(missed):
         lines += ["", f"On each of the {len(missed)} clip(s) pose_lab miscounts, its own counter counts the peer's "
                       "keypoints exactly: the keypoints are what fails, not the counting. The fix is a keypoint model "

@@ -310,6 +310,17 @@ def test_miscounts_that_the_counter_gets_right_on_peer_keypoints_blame_the_keypo
     assert "Perturbed passes" not in markdown
 
 
+def test_without_the_peer_a_miscount_is_not_blamed_on_either_side(tmp_path: Path, sweep: Path) -> None:
+    path = _exercise_bench(tmp_path / "exercise_bench.json", pose_lab_reps=5)
+    bench = json.loads(path.read_text())
+    bench["peer"] = None
+    bench["clips"][0].update(peer=None, pose_lab_counter_on_peer_keypoints=None)
+    path.write_text(json.dumps(bench))
+    markdown = Path(report(_cfg(tmp_path, sweep, None, f"exercise_bench={path}"))["output"]).read_text()
+    assert "Peer: not run." in markdown and "| `squat.mp4` | squat | 3 (+0) | 5 ✗ |" in markdown
+    assert "peer's keypoints:" not in markdown and "the keypoints are what fails" not in markdown
+
+
 def test_each_group_states_its_training_budget(written: tuple[dict, str]) -> None:
     _, markdown = written
     assert "Training budget (from the runs' configs): pretrain 60 epochs; regression 40 epochs." in markdown
