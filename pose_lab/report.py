@@ -678,7 +678,7 @@ def runtimes_section(bench: dict[str, Any], path: str, label: str | None = None)
              f"compiles during warm-up, with backend `{settings.get('compile_backend', 'inductor')}`); in brackets "
              "how many times faster than the first row, the control. NCHW / NHWC: the torch network's and input's "
              "memory format (NHWC = channels_last); ONNX Runtime runs the exported path on NCHW input. "
-             f"{machine_lines(bench)[0][2:]}."]
+             f"{cpu_line(bench)}, torch {bench['machine'].get('torch')}."]
     for (variant, size), sides in groups.items():
         paths = list(dict.fromkeys(path for records in sides.values() for path in records))
         control = next(iter(sides.values()))
@@ -697,12 +697,18 @@ def runtimes_section(bench: dict[str, Any], path: str, label: str | None = None)
     return lines
 
 
+def cpu_line(bench: dict[str, Any]) -> str:
+    """The bench CPU and torch's threads, as recorded in bench.json."""
+    machine, settings = bench["machine"], bench.get("settings", {})
+    return (f"CPU: {machine.get('cpu')} ({machine.get('cpu_count')} cores), torch threads "
+            f"{settings.get('threads_used', machine.get('threads'))}")
+
+
 def machine_lines(bench: dict[str, Any]) -> list[str]:
     """The bench machine and settings, as recorded in bench.json."""
     machine, settings = bench["machine"], bench.get("settings", {})
     return [
-        f"- CPU: {machine.get('cpu')} ({machine.get('cpu_count')} cores), torch threads "
-        f"{settings.get('threads_used', machine.get('threads'))}",
+        f"- {cpu_line(bench)}",
         f"- GPU: {machine.get('cuda') or 'none'}"
         + (f" (CUDA {machine['cuda_version']})" if machine.get("cuda_version") else ""),
         f"- torch {machine.get('torch')}, Python {machine.get('python')}, {machine.get('platform')}",
