@@ -80,8 +80,8 @@ HEATMAP_INT8_SIDE = "onnxruntime-heatmap-int8"
 ONNX_SIDES: dict[str, tuple[str, bool]] = {"onnxruntime": ("regression", False), INT8_SIDE: ("regression", True),
                                           HEATMAP_SIDE: ("heatmap", False), HEATMAP_INT8_SIDE: ("heatmap", True)}
 PREDICT_CONFIG = CONF_DIR / "predict.yaml"
-# The runtimes a bench times; a torch runtime's value is its torch.compile backend setting (None: eager).
-TORCH_RUNTIMES: dict[str, str | None] = {"torch": None, "torch-compile": "compile_backend"}
+# The runtimes a bench times: eager torch, torch.compile (with cfg.compile_backend) and ONNX Runtime.
+TORCH_RUNTIMES: tuple[str, ...] = ("torch", "torch-compile")
 RUNTIMES: tuple[str, ...] = (*TORCH_RUNTIMES, "onnxruntime")
 # `backend` names: a runtime, or "both" (eager torch and ONNX Runtime); a list of runtimes is also accepted.
 BACKENDS: dict[str, tuple[str, ...]] = {**{runtime: (runtime,) for runtime in RUNTIMES},
@@ -223,9 +223,8 @@ def memory_formats(cfg: DictConfig) -> list[bool]:
 
 def _torch_infer(runtime: str, net: nn.Module, path: str, device: str | torch.device, channels_last: bool,
                  cfg: DictConfig) -> Infer:
-    setting = TORCH_RUNTIMES[runtime]
     return torch_infer(net.to(device, memory_format=_memory_format(channels_last)), path,
-                       None if setting is None else cfg[setting])
+                       cfg.compile_backend if runtime == "torch-compile" else None)
 
 
 def cpu_infer(backend: str, net: BlazePoseNet, path: str, folder: Path, channels_last: bool,
