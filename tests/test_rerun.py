@@ -10,7 +10,8 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from pose_lab.report import load_run, report
+from pose_lab.report import report
+from pose_lab.reporting.runs import load_run
 from pose_lab.rerun import (RUN_LOCATION, SETTINGS_ADDED_SINCE, check_rerun, completed_settings, composed_settings,
                              main, override_value, read_override_value, rerun_command, run_overrides)
 from pose_lab.train import RUN_CONFIG, RUN_OVERRIDES

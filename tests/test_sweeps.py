@@ -17,7 +17,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from conftest import TINY_SPLIT
-from pose_lab.report import collect_runs
+from pose_lab.reporting.runs import collect_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

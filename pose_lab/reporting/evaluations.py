@@ -1,0 +1,92 @@
+"""The table of inference-time settings: `pose_lab.evaluate` run folders of one checkpoint, against the first."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+from omegaconf import ListConfig, OmegaConf
+
+from pose_lab.errors import PoseLabError
+from pose_lab.evaluate import INFERENCE_SETTINGS
+from pose_lab.paths import CONF_DIR, shown_path
+from pose_lab.reporting.markdown import PCK_TITLES, heading, markdown_table
+from pose_lab.reporting.runs import METRICS_FILE, load_json, split_label
+from pose_lab.rerun import override_value, read_yaml
+
+# metrics.json keys of `pose_lab.evaluate` that every evaluation in one table must share, besides the checkpoint
+# (compared by content where recorded, see same_checkpoint).
+EVALUATION_SHARED: tuple[str, ...] = ("split", "subset", "num_images")
+
+
+def evaluation_defaults() -> dict[str, Any]:
+    """evaluate's inference-time settings with their defaults in conf/evaluate.yaml: "as the checkpoint was
+    trained"."""
+    defaults = OmegaConf.load(CONF_DIR / "evaluate.yaml")
+    return {key: defaults[key] for key in INFERENCE_SETTINGS}
+
+
+def same_checkpoint(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """Whether two evaluations scored one checkpoint: by content fingerprint (the same file evaluated from two
+    clones), or by path where an older evaluate recorded none."""
+    key = "checkpoint_sha256" if "checkpoint_sha256" in first and "checkpoint_sha256" in second else "checkpoint"
+    return bool(first[key] == second[key])
+
+
+def _evaluation_command(folder: Path) -> str:
+    """The evaluate command of a run folder, from Hydra's record of its overrides."""
+    overrides = folder / ".hydra" / "overrides.yaml"
+    if not overrides.is_file():
+        return f"(run `{shown_path(folder)}`: its command was not recorded)"
+    words = ["python", "-m", "pose_lab.evaluate", *map(str, read_yaml(overrides, ListConfig))]
+    return f"`{shlex.join(words)}` (run `{shown_path(folder)}`)"
+
+
+def evaluations_section(folders: list[Path], label: str | None = None) -> list[str]:
+    """RESULTS.md's table of inference-time settings (test-time flip, heatmap sub-pixel step): `pose_lab.evaluate`
+    run folders of one checkpoint on one set of images, the first the control, the others with their difference
+    from it."""
+    found = [(folder, load_json(folder / METRICS_FILE, "pass folders written by `python -m pose_lab.evaluate`"))
+             for folder in folders]
+    control = found[0][1]
+    for folder, metrics in found:
+        missing = [key for key in ("checkpoint", *EVALUATION_SHARED, *INFERENCE_SETTINGS, "scores")
+                   if key not in metrics]
+        if missing:
+            raise PoseLabError(f"{folder / METRICS_FILE} lacks {', '.join(missing)}: is it an evaluate run's?")
+        differing = [key for key in EVALUATION_SHARED if metrics[key] != control[key]]
+        if not same_checkpoint(metrics, control):
+            differing.insert(0, "checkpoint")
+        if differing:
+            raise PoseLabError(f"evaluations: {folder} differs from the control {folders[0]} in "
+                               f"{', '.join(differing)}; one table compares settings on one checkpoint and images")
+    columns = [(output, protocol) for protocol in PCK_TITLES for output in ("regression", "heatmap")]
+
+    def cell(metrics: dict[str, Any], output: str, protocol: str) -> str:
+        value = metrics["scores"][output][protocol]["mean"]
+        shift = value - control["scores"][output][protocol]["mean"]
+        return f"{value:.1f}" if metrics is control else f"{value:.1f} ({shift:+.1f})"
+
+    defaults = evaluation_defaults()
+
+    def setting(metrics: dict[str, Any]) -> str:
+        changed = [f"`{key}={override_value(metrics[key])}`" for key, default in defaults.items()
+                   if metrics[key] != default]
+        return ", ".join(changed) or "as trained"
+
+    def seconds(metrics: dict[str, Any]) -> str:
+        return f"{metrics['seconds']:.0f}" if "seconds" in metrics else "not recorded"
+
+    header = ["run", "setting", *(f"{output} {PCK_TITLES[protocol]}" for output, protocol in columns), "seconds"]
+    body = [[f"`{folder.name}`", setting(metrics), *(cell(metrics, *column) for column in columns),
+             seconds(metrics)] for folder, metrics in found]
+    return ["", heading("Inference-time settings: one change at a time", label), "",
+            f"`python -m pose_lab.evaluate` of `{shown_path(Path(control['checkpoint']))}` on the "
+            f"{control['num_images']} {control['subset']} images of split `{split_label(control['split'])}` "
+            "(all 14 joints, original pixels), with the setting shown: `flip_test=true` averages each image's answer "
+            "with its mirror image's (twice the compute), `heatmap_refine` replaces the checkpoint's sub-pixel step "
+            "of heatmap decoding. The same weights each time, so differences are the setting's alone; the first "
+            "row is the control. `seconds`: the command's wall time, loading included.", "",
+            *markdown_table(header, body),
+            "", "Evaluations:", "", *(f"- {_evaluation_command(folder)}" for folder, _ in found)]
