@@ -33,8 +33,8 @@ evaluate:  ## score a checkpoint: make evaluate CKPT=path/to/best.ckpt
 demo:  ## score the shipped checkpoint on the 1000 LSP test images and print its PCK table
 	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.evaluate ckpt=$(or $(CKPT),null) data.split=standard $(ARGS)
 
-test:  ## the default test run (no slow tests), < 10 min on 2 CPU cores
-	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pytest -m "not slow and not gpu"
+test:  ## the default test run (no slow tests), < 10 min on 2 CPU cores; lists its 15 slowest tests
+	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pytest -m "not slow and not gpu" --durations=15
 
 test-full:  ## every test, slow ones included
 	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pytest

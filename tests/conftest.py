@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
 
 from fixtures import make_tiny_lsp
 from onnx_memo import memoized_export
@@ -53,44 +59,61 @@ def lsp_root() -> Path:
 TINY_SPLIT = {"train": [1, 8], "val": [9, 12], "test": [13, 16]}
 
 
-@pytest.fixture
-def train_cfg(tiny_lsp_root: Path, tmp_path: Path):
-    """The real train.yaml composed with trainer=smoke on the tiny fixture, writing into tmp_path.
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
-    Returns a function taking extra overrides, so each test states only what it changes.
-    """
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
 
-    conf_dir = str(Path(__file__).resolve().parents[1] / "conf")
-
-    def build(*overrides: str):
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
-            cfg = compose(
-                config_name="train",
-                overrides=[
-                    "trainer=smoke",
-                    f"data.root={tiny_lsp_root}",
-                    f"data.split={{train: {TINY_SPLIT['train']}, val: {TINY_SPLIT['val']}, "
-                    f"test: {TINY_SPLIT['test']}}}",
-                    "data.input_size=64",
-                    "data.batch_size=4",
-                    "data.eval_batch_size=4",
-                    *overrides,
-                ],
-                return_hydra_config=True,
-            )
-        HydraConfig.instance().set_config(cfg)
-        with open_dict(cfg):
-            cfg.paths.output_dir = str(tmp_path / "run")
-            del cfg.hydra
-        return cfg
-
-    yield build
+def compose_smoke_train(lsp_root: Path, output_dir: Path, *overrides: str) -> DictConfig:
+    """The real train.yaml composed with trainer=smoke on a tiny LSP folder, writing into `output_dir`."""
     GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            config_name="train",
+            overrides=[
+                "trainer=smoke",
+                f"data.root={lsp_root}",
+                f"data.split={{train: {TINY_SPLIT['train']}, val: {TINY_SPLIT['val']}, "
+                f"test: {TINY_SPLIT['test']}}}",
+                "data.input_size=64",
+                "data.batch_size=4",
+                "data.eval_batch_size=4",
+                *overrides,
+            ],
+            return_hydra_config=True,
+        )
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        del cfg.hydra
+    return cfg
+
+
+@pytest.fixture
+def train_cfg(tiny_lsp_root: Path, tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
+    """compose_smoke_train on the tiny fixture, writing into tmp_path: a function taking extra overrides, so each
+    test states only what it changes."""
+    yield lambda *overrides: compose_smoke_train(tiny_lsp_root, tmp_path / "run", *overrides)
+    GlobalHydra.instance().clear()
+
+
+@pytest.fixture(scope="session")
+def smoke_pretrain(tiny_lsp_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """pose_lab.train's result for the smoke pretrain of the base model on the tiny fixture, trained once per
+    session: tests read its checkpoint through `smoke_checkpoint`, their own copy."""
+    from pose_lab.train import train
+
+    result = train(compose_smoke_train(tiny_lsp_root, tmp_path_factory.mktemp("smoke_pretrain"), "phase=pretrain"))
+    GlobalHydra.instance().clear()
+    return result
+
+
+@pytest.fixture
+def smoke_checkpoint(smoke_pretrain: dict[str, Any], tmp_path: Path) -> Path:
+    """This test's copy of the session's smoke-pretrained checkpoint, alone in its folder: what a test writes
+    beside it (ONNX copies) or does to it (a rename, a rewrite) stays its own."""
+    source = Path(smoke_pretrain["best_checkpoint"])
+    folder = tmp_path / "smoke_checkpoint"
+    folder.mkdir()
+    return Path(shutil.copy2(source, folder / source.name))
 
 
 @pytest.fixture(scope="session")

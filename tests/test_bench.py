@@ -14,13 +14,10 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
-import pose_lab
 from pose_lab.bench import (PATHS, available_models, bench, build_variant, count_flops, interleaved_rounds,
                             params_used, time_estimator)
-from pose_lab.checkpoint import checkpoint_config
 from pose_lab.errors import PoseLabError
 from pose_lab.inference import PoseEstimator
 
@@ -147,22 +144,12 @@ def test_runtimes_and_memory_formats_are_timed_side_by_side(tmp_path: Path,
     assert "torch-compile NCHW" in printed and "torch NHWC" in printed and "onnxruntime " in printed
 
 
-def _untrained_checkpoint(train_cfg, path: Path) -> Path:
-    """A 64 px checkpoint of the base network, freshly initialised: what the bench reads, without training."""
-    cfg = train_cfg("data.input_size=64")
-    torch.manual_seed(0)  # one set of weights for every test, so their ONNX exports repeat (onnx_memo)
-    torch.save({"pose_lab": {"config": checkpoint_config(cfg), "version": pose_lab.__version__},
-                "state_dict": instantiate(cfg.model).state_dict()}, path)
-    return path
-
-
-def test_bench_a_checkpoint(train_cfg, tmp_path: Path) -> None:
-    path = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
-    summary = bench(_bench_cfg(tmp_path / "out", f"ckpt={path}", "input_size=256", "devices=[]"))
-    assert [r["variant"] for r in summary["records"]] == ["ckpt:tiny.ckpt"] * 3
+def test_bench_a_checkpoint(smoke_checkpoint: Path, tmp_path: Path) -> None:
+    summary = bench(_bench_cfg(tmp_path / "out", f"ckpt={smoke_checkpoint}", "input_size=256", "devices=[]"))
+    assert [r["variant"] for r in summary["records"]] == [f"ckpt:{smoke_checkpoint.name}"] * 3
     assert all(r["input_size"] == 64 for r in summary["records"])  # the checkpoint's size, not input_size
     with pytest.raises(PoseLabError, match="not both"):
-        bench(_bench_cfg(tmp_path / "out", f"ckpt={path}", "models=[base]"))
+        bench(_bench_cfg(tmp_path / "out", f"ckpt={smoke_checkpoint}", "models=[base]"))
 
 
 @pytest.mark.gpu
@@ -220,14 +207,13 @@ def _peer_cfg(out: Path, checkpoint: Path, peer: Path, lsp_root: Path, *override
 
 
 def test_comparison_with_a_peer_scores_both_sides_on_the_test_images(
-        train_cfg, tmp_path: Path, tiny_lsp_root: Path, stand_in_peer: Path,
+        smoke_checkpoint: Path, tmp_path: Path, tiny_lsp_root: Path, stand_in_peer: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    checkpoint = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
-    bench(_peer_cfg(tmp_path / "out", checkpoint, stand_in_peer, tiny_lsp_root, "backend=both",
+    bench(_peer_cfg(tmp_path / "out", smoke_checkpoint, stand_in_peer, tiny_lsp_root, "backend=both",
                     "peer_int8=false", "peer_heatmap=false"))
     comparison = json.loads((tmp_path / "out" / "bench.json").read_text())["peer_comparison"]
     assert comparison["images"] == 4 and comparison["image_numbers"] == [13, 16]
-    assert comparison["subset"] == "test" and comparison["checkpoint"] == str(checkpoint)
+    assert comparison["subset"] == "test" and comparison["checkpoint"] == str(smoke_checkpoint)
     peer = comparison["peer"]
     assert peer["name"] == "stand-in peer" and peer["images_with_pose"] == 3
     # Images 13 and 14 answered with the ground truth, 15 without a pose, 16 far off: 2 of 4 images right.
@@ -250,11 +236,10 @@ def test_comparison_with_a_peer_scores_both_sides_on_the_test_images(
 
 
 def test_rounds_interleave_the_images_and_put_every_answer_back_in_its_place(
-        train_cfg, tmp_path: Path, tiny_lsp_root: Path, stand_in_peer: Path) -> None:
+        smoke_checkpoint: Path, tmp_path: Path, tiny_lsp_root: Path, stand_in_peer: Path) -> None:
     assert [list(index) for index in interleaved_rounds(5, 2)] == [[0, 2, 4], [1, 3]]
     assert len(interleaved_rounds(2, 4)) == 2  # never an empty round
-    checkpoint = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
-    summary = bench(_peer_cfg(tmp_path / "out", checkpoint, stand_in_peer, tiny_lsp_root, "peer_rounds=2",
+    summary = bench(_peer_cfg(tmp_path / "out", smoke_checkpoint, stand_in_peer, tiny_lsp_root, "peer_rounds=2",
                               "peer_int8=false", "peer_heatmap=false"))
     comparison = summary["peer_comparison"]
     assert comparison["rounds"] == 2 and summary["settings"]["peer_rounds"] == 2
@@ -266,17 +251,16 @@ def test_rounds_interleave_the_images_and_put_every_answer_back_in_its_place(
     assert [Path(name).name for name in stored["images"]] == ["im0013.jpg", "im0014.jpg", "im0015.jpg", "im0016.jpg"]
     assert comparison["peer"]["pck"]["pckh@0.5"]["mean"] == pytest.approx(50.0)
     assert comparison["peer"]["images_with_pose"] == 2 and comparison["peer"]["median_ms"] == pytest.approx(15.0)
-    in_one_pass = bench(_peer_cfg(tmp_path / "one", checkpoint, stand_in_peer, tiny_lsp_root, "peer_int8=false",
+    in_one_pass = bench(_peer_cfg(tmp_path / "one", smoke_checkpoint, stand_in_peer, tiny_lsp_root, "peer_int8=false",
                                   "peer_heatmap=false"))
     assert comparison["pose_lab"][0]["pck"] == in_one_pass["peer_comparison"]["pose_lab"][0]["pck"]
     with pytest.raises(PoseLabError, match="peer_rounds=0"):
-        bench(_peer_cfg(tmp_path / "out", checkpoint, stand_in_peer, tiny_lsp_root, "peer_rounds=0"))
+        bench(_peer_cfg(tmp_path / "out", smoke_checkpoint, stand_in_peer, tiny_lsp_root, "peer_rounds=0"))
 
 
 def test_comparison_adds_int8_sides_calibrated_on_training_images(
-        train_cfg, tmp_path: Path, tiny_lsp_root: Path, stand_in_peer: Path) -> None:
-    checkpoint = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
-    summary = bench(_peer_cfg(tmp_path / "out", checkpoint, stand_in_peer, tiny_lsp_root, "backend=onnxruntime",
+        smoke_checkpoint: Path, tmp_path: Path, tiny_lsp_root: Path, stand_in_peer: Path) -> None:
+    summary = bench(_peer_cfg(tmp_path / "out", smoke_checkpoint, stand_in_peer, tiny_lsp_root, "backend=onnxruntime",
                               "calibration_images=4", "peer_heatmap=true"))  # peer_int8 is on by default
     sides = summary["peer_comparison"]["pose_lab"]
     assert [side["backend"] for side in sides] == ["onnxruntime", "onnxruntime-int8", "onnxruntime-heatmap",
@@ -287,11 +271,10 @@ def test_comparison_adds_int8_sides_calibrated_on_training_images(
     assert summary["peer_comparison"]["predict_default"] == "onnxruntime-heatmap-int8"
 
 
-def test_the_heatmap_side_scores_the_keypoints_decoded_from_heatmaps(train_cfg, tmp_path: Path) -> None:
-    checkpoint = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
-    estimator = PoseEstimator.from_checkpoint(checkpoint)
+def test_the_heatmap_side_scores_the_keypoints_decoded_from_heatmaps(smoke_checkpoint: Path, tmp_path: Path) -> None:
+    estimator = PoseEstimator.from_checkpoint(smoke_checkpoint)
     images = [np.random.default_rng(seed).integers(0, 256, (50, 70, 3), dtype=np.uint8) for seed in range(2)]
-    decoded, times = time_estimator(PoseEstimator.from_checkpoint(checkpoint, inference_path="heatmap"), images,
+    decoded, times = time_estimator(PoseEstimator.from_checkpoint(smoke_checkpoint, inference_path="heatmap"), images,
                                     warmup=1)
     regressed, _ = time_estimator(estimator, images, warmup=0)
     expected = [prediction.heatmap_keypoints for prediction in estimator.predict(images, return_heatmaps=True)]
@@ -299,10 +282,9 @@ def test_the_heatmap_side_scores_the_keypoints_decoded_from_heatmaps(train_cfg, 
     assert len(times) == 2 and not np.allclose(decoded, regressed)
 
 
-def test_comparison_on_the_first_images_only(train_cfg, tmp_path: Path, tiny_lsp_root: Path,
+def test_comparison_on_the_first_images_only(smoke_checkpoint: Path, tmp_path: Path, tiny_lsp_root: Path,
                                              stand_in_peer: Path) -> None:
-    checkpoint = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
-    summary = bench(_peer_cfg(tmp_path / "out", checkpoint, stand_in_peer, tiny_lsp_root, "peer_images=2",
+    summary = bench(_peer_cfg(tmp_path / "out", smoke_checkpoint, stand_in_peer, tiny_lsp_root, "peer_images=2",
                               "peer_int8=false", "peer_heatmap=false"))
     comparison = summary["peer_comparison"]
     assert comparison["images"] == 2 and comparison["image_numbers"] == [13, 14]
@@ -312,32 +294,32 @@ def test_comparison_on_the_first_images_only(train_cfg, tmp_path: Path, tiny_lsp
     assert comparison["peer"]["median_ms"] == pytest.approx(15.0)
 
 
-def test_comparison_settings_are_user_errors(train_cfg, tmp_path: Path, tiny_lsp_root: Path,
+def test_comparison_settings_are_user_errors(smoke_checkpoint: Path, tmp_path: Path, tiny_lsp_root: Path,
                                              stand_in_peer: Path) -> None:
-    checkpoint = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
     out = tmp_path / "out"
     with pytest.raises(PoseLabError, match="peer_python=.*does not exist"):
-        bench(_peer_cfg(out, checkpoint, tmp_path / "no_venv" / "python", tiny_lsp_root))
+        bench(_peer_cfg(out, smoke_checkpoint, tmp_path / "no_venv" / "python", tiny_lsp_root))
     with pytest.raises(PoseLabError, match="POSE_LAB_LSP_ROOT"):
-        bench(_peer_cfg(out, checkpoint, stand_in_peer, tiny_lsp_root, "lsp_root=null"))
+        bench(_peer_cfg(out, smoke_checkpoint, stand_in_peer, tiny_lsp_root, "lsp_root=null"))
     with pytest.raises(PoseLabError, match="no_lsp_here"):
-        bench(_peer_cfg(out, checkpoint, stand_in_peer, tmp_path / "no_lsp_here"))
+        bench(_peer_cfg(out, smoke_checkpoint, stand_in_peer, tmp_path / "no_lsp_here"))
     with pytest.raises(PoseLabError, match="pass ckpt=PATH"):
         bench(_bench_cfg(out, "models=[base]", f"peer_python={stand_in_peer}", f"lsp_root={tiny_lsp_root}"))
     with pytest.raises(PoseLabError, match="runtimes .*not torch-compile"):
-        bench(_peer_cfg(out, checkpoint, stand_in_peer, tiny_lsp_root, "backend=[torch,torch-compile]"))
+        bench(_peer_cfg(out, smoke_checkpoint, stand_in_peer, tiny_lsp_root, "backend=[torch,torch-compile]"))
     with pytest.raises(PoseLabError, match="peer_images=0"):
-        bench(_peer_cfg(out, checkpoint, stand_in_peer, tiny_lsp_root, "peer_images=0"))
+        bench(_peer_cfg(out, smoke_checkpoint, stand_in_peer, tiny_lsp_root, "peer_images=0"))
     assert not (out / "bench.json").exists()
 
 
-def test_a_failing_peer_is_a_user_error_with_its_message(train_cfg, tmp_path: Path, tiny_lsp_root: Path) -> None:
-    checkpoint = _untrained_checkpoint(train_cfg, tmp_path / "tiny.ckpt")
+def test_a_failing_peer_is_a_user_error_with_its_message(smoke_checkpoint: Path, tmp_path: Path,
+                                                         tiny_lsp_root: Path) -> None:
     broken = tmp_path / "broken_python"
     broken.write_text(f"#!{sys.executable}\nimport sys\nsys.exit('mediapipe is not installed')\n")
     broken.chmod(0o755)
     with pytest.raises(PoseLabError, match=r"peer failed \(exit 1\): mediapipe is not installed"):
-        bench(_peer_cfg(tmp_path / "out", checkpoint, broken, tiny_lsp_root, "peer_int8=false", "peer_heatmap=false"))
+        bench(_peer_cfg(tmp_path / "out", smoke_checkpoint, broken, tiny_lsp_root, "peer_int8=false",
+                        "peer_heatmap=false"))
 
 
 def test_the_command_recorded_reruns_the_bench(tmp_path: Path) -> None:

@@ -14,14 +14,14 @@ from pose_lab.checkpoint import (DEFAULT_CHECKPOINT, CheckpointError, checkpoint
                                  load_module, load_weights, slim)
 from pose_lab.evaluate import evaluate, heatmap_levels
 from pose_lab.metrics import pck
-from pose_lab.train import train
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 
 
 @pytest.fixture
-def trained(train_cfg) -> dict:
-    return train(train_cfg("phase=pretrain"))
+def trained(smoke_pretrain: dict, smoke_checkpoint: Path) -> dict:
+    """The session's smoke pretrain, its checkpoint this test's own copy."""
+    return {**smoke_pretrain, "best_checkpoint": str(smoke_checkpoint)}
 
 
 def _eval_cfg(ckpt: str, root: Path, out: Path, split: str):

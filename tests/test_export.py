@@ -34,17 +34,11 @@ from pose_lab.export import (
 from pose_lab.inference import PoseEstimator
 from pose_lab.quantize import QUANTIZED_METADATA_KEY, SETTINGS_METADATA_KEY, recorded_settings
 from pose_lab.runtime import OUTPUTS, PATHS, onnx_session
-from pose_lab.train import train
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
 TOLERANCE = 1e-4
 SIZE = 64
-
-
-@pytest.fixture
-def checkpoint(train_cfg) -> Path:
-    return Path(train(train_cfg("phase=pretrain"))["best_checkpoint"])
 
 
 def _export_cfg(out: Path, *overrides: str) -> DictConfig:
@@ -98,9 +92,9 @@ def test_every_variant_exports_and_matches_pytorch(model: str, path: str, tmp_pa
     assert max(worst.values()) <= TOLERANCE, f"{model}/{path}: ONNX Runtime vs PyTorch max abs diff {worst}"
 
 
-def test_export_command_on_a_checkpoint(checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    summary = export(_export_cfg(tmp_path / "run", f"ckpt={checkpoint}"))
-    file = checkpoint.with_name(checkpoint.stem + ".onnx")  # default: next to the checkpoint
+def test_export_command_on_a_checkpoint(smoke_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    summary = export(_export_cfg(tmp_path / "run", f"ckpt={smoke_checkpoint}"))
+    file = smoke_checkpoint.with_name(smoke_checkpoint.stem + ".onnx")  # default: next to the checkpoint
     assert summary["onnx"] == str(file) and file.is_file() and summary["exporter"] == "dynamo"
     printed = capsys.readouterr().out
     assert "coords" in printed and "visibility" in printed and "heatmaps" not in printed
@@ -116,8 +110,8 @@ def test_export_command_on_a_checkpoint(checkpoint: Path, tmp_path: Path, capsys
     assert metadata["pose_lab.exporter"] == "dynamo"
 
     image = np.random.default_rng(0).integers(0, 256, (90, 140, 3), dtype=np.uint8)
-    onnx_estimator = PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=file)
-    [ours], [theirs] = PoseEstimator.from_checkpoint(checkpoint).predict(image), onnx_estimator.predict(image)
+    onnx_estimator = PoseEstimator.from_checkpoint(smoke_checkpoint, backend="onnxruntime", onnx_path=file)
+    [ours], [theirs] = PoseEstimator.from_checkpoint(smoke_checkpoint).predict(image), onnx_estimator.predict(image)
     np.testing.assert_allclose(theirs.keypoints, ours.keypoints, atol=1e-3)
     with pytest.raises(PoseLabError, match="path=heatmap or path=full"):
         onnx_estimator.predict(image, return_heatmaps=True)
@@ -155,7 +149,7 @@ def test_a_frozen_batch_size_is_an_error(tmp_path: Path) -> None:
         export_onnx(_BatchAsInt(), "regression", tmp_path / "frozen.onnx")
 
 
-def test_parity_failure_raises_and_keeps_the_numbers(checkpoint: Path, tmp_path: Path,
+def test_parity_failure_raises_and_keeps_the_numbers(smoke_checkpoint: Path, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     def fake_export(net, path, file, metadata=None) -> str:
         Path(file).write_bytes(b"")
@@ -163,31 +157,31 @@ def test_parity_failure_raises_and_keeps_the_numbers(checkpoint: Path, tmp_path:
 
     monkeypatch.setattr(export_module, "export_onnx", fake_export)
     monkeypatch.setattr(export_module, "check_parity", lambda *args: {"coords": 0.5, "visibility": 0.0})
-    cfg = _export_cfg(tmp_path / "run", f"ckpt={checkpoint}", f"output={tmp_path / 'bad.onnx'}")
+    cfg = _export_cfg(tmp_path / "run", f"ckpt={smoke_checkpoint}", f"output={tmp_path / 'bad.onnx'}")
     with pytest.raises(ExportError, match=r"coords.*0\.5.*tolerance"):
         export(cfg)
     assert json.loads((tmp_path / "run/export.json").read_text())["parity"]["max_abs_diff"]["coords"] == 0.5
 
 
-def test_bad_settings_are_user_errors(checkpoint: Path, tmp_path: Path) -> None:
+def test_bad_settings_are_user_errors(smoke_checkpoint: Path, tmp_path: Path) -> None:
     with pytest.raises(PoseLabError, match="unknown path"):
-        export(_export_cfg(tmp_path, f"ckpt={checkpoint}", "path=heatmaps"))
+        export(_export_cfg(tmp_path, f"ckpt={smoke_checkpoint}", "path=heatmaps"))
     with pytest.raises(CheckpointError, match="not found"):
         export(_export_cfg(tmp_path, f"ckpt={tmp_path / 'missing.ckpt'}"))
 
 
-def _rewrite_weights(checkpoint: Path) -> None:
+def _rewrite_weights(smoke_checkpoint: Path) -> None:
     """Change one weight of `checkpoint` in place: another checkpoint under the same name."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = torch.load(smoke_checkpoint, map_location="cpu", weights_only=False)
     name = next(key for key, value in state["state_dict"].items() if value.is_floating_point())
     state["state_dict"][name] = state["state_dict"][name] + 1.0
-    torch.save(state, checkpoint)
+    torch.save(state, smoke_checkpoint)
 
 
 def test_copy_beside_the_checkpoint_follows_its_content_not_file_times(
-        checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        smoke_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ckpt = tmp_path / "model.ckpt"
-    ckpt.write_bytes(checkpoint.read_bytes())
+    ckpt.write_bytes(smoke_checkpoint.read_bytes())
     file = onnx_beside(ckpt, "regression")
     assert file == tmp_path / "model.onnx"
     assert _metadata(file)[FINGERPRINT_METADATA_KEY] == checkpoint_fingerprint(ckpt)
@@ -202,9 +196,9 @@ def test_copy_beside_the_checkpoint_follows_its_content_not_file_times(
     assert _metadata(file)[FINGERPRINT_METADATA_KEY] == checkpoint_fingerprint(ckpt)
 
 
-def test_heatmap_path_copy_beside_the_checkpoint(checkpoint: Path, tmp_path: Path) -> None:
+def test_heatmap_path_copy_beside_the_checkpoint(smoke_checkpoint: Path, tmp_path: Path) -> None:
     ckpt = tmp_path / "model.ckpt"
-    ckpt.write_bytes(checkpoint.read_bytes())
+    ckpt.write_bytes(smoke_checkpoint.read_bytes())
     file = onnx_beside(ckpt, "heatmap")
     assert file == tmp_path / "model_heatmap.onnx"
     assert [output.name for output in onnx_session(file).get_outputs()] == ["heatmaps"]
@@ -214,9 +208,9 @@ def test_heatmap_path_copy_beside_the_checkpoint(checkpoint: Path, tmp_path: Pat
 
 
 def test_int8_copy_beside_the_checkpoint_is_calibrated_on_its_training_images(
-        checkpoint: Path, tiny_lsp_root: Path, tmp_path: Path) -> None:
+        smoke_checkpoint: Path, tiny_lsp_root: Path, tmp_path: Path) -> None:
     ckpt = tmp_path / "model.ckpt"
-    ckpt.write_bytes(checkpoint.read_bytes())
+    ckpt.write_bytes(smoke_checkpoint.read_bytes())
     with pytest.raises(PoseLabError, match=r"calibrated on its LSP training images.*int8=false"):
         onnx_beside(ckpt, "regression", int8=True, lsp_root=tmp_path / "no_lsp_here")
     int8 = onnx_beside(ckpt, "regression", int8=True, lsp_root=tiny_lsp_root)
@@ -230,9 +224,9 @@ def test_int8_copy_beside_the_checkpoint_is_calibrated_on_its_training_images(
 
 
 def test_int8_copy_beside_the_checkpoint_made_with_other_settings_is_made_again(
-        checkpoint: Path, tiny_lsp_root: Path, tmp_path: Path) -> None:
+        smoke_checkpoint: Path, tiny_lsp_root: Path, tmp_path: Path) -> None:
     ckpt = tmp_path / "model.ckpt"
-    ckpt.write_bytes(checkpoint.read_bytes())
+    ckpt.write_bytes(smoke_checkpoint.read_bytes())
     int8 = onnx_beside(ckpt, "regression", int8=True, lsp_root=tiny_lsp_root)
     model = onnx.load(str(int8))
     # As an older pose_lab wrote it: every layer in int8, and no settings recorded.

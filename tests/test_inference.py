@@ -24,11 +24,6 @@ from pose_lab.train import train
 SIZE = 64
 
 
-@pytest.fixture
-def checkpoint(train_cfg) -> Path:
-    return Path(train(train_cfg("phase=pretrain"))["best_checkpoint"])
-
-
 def _images(seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
@@ -93,8 +88,8 @@ def test_a_region_is_shown_and_keypoints_still_come_back_in_image_pixels(
     with pytest.raises(PoseLabError, match="2 regions for 1 images"):
         estimator.predict(image, regions=[region, None])
 
-def test_grayscale_and_rgba_are_converted_and_other_inputs_refused(checkpoint: Path) -> None:
-    estimator = PoseEstimator.from_checkpoint(checkpoint)
+def test_grayscale_and_rgba_are_converted_and_other_inputs_refused(smoke_checkpoint: Path) -> None:
+    estimator = PoseEstimator.from_checkpoint(smoke_checkpoint)
     gray = _images()[0][..., 1]
     rgb = np.repeat(gray[..., None], 3, axis=2)
     rgba = np.concatenate([rgb, np.full_like(gray[..., None], 7)], axis=2)
@@ -114,17 +109,17 @@ def test_grayscale_and_rgba_are_converted_and_other_inputs_refused(checkpoint: P
     assert estimator.predict([]) == []
 
 
-def test_huge_image_is_predicted(checkpoint: Path) -> None:
+def test_huge_image_is_predicted(smoke_checkpoint: Path) -> None:
     image = np.zeros((6000, 8000, 3), np.uint8)
     image[1000:5000, 3000:5000] = 200
-    [prediction] = PoseEstimator.from_checkpoint(checkpoint).predict(image)
+    [prediction] = PoseEstimator.from_checkpoint(smoke_checkpoint).predict(image)
     assert np.isfinite(prediction.keypoints).all()
     # Keypoints are in the original frame: of the order of its 8000 px, not of the 64 px input.
     assert np.abs(prediction.keypoints).max() > 2 * SIZE
 
 
-def test_batches_keep_the_input_order(checkpoint: Path) -> None:
-    estimator = PoseEstimator.from_checkpoint(checkpoint)
+def test_batches_keep_the_input_order(smoke_checkpoint: Path) -> None:
+    estimator = PoseEstimator.from_checkpoint(smoke_checkpoint)
     images = _images()
     one_by_one = [estimator.predict(image)[0] for image in images]
     batched = estimator.predict(images, batch_size=3)  # a full batch of 3, then 1
@@ -138,8 +133,8 @@ def test_batches_keep_the_input_order(checkpoint: Path) -> None:
     np.testing.assert_allclose(stacked[0].keypoints, one_by_one[1].keypoints, atol=1e-3)
 
 
-def test_heatmaps_on_request(checkpoint: Path) -> None:
-    estimator = PoseEstimator.from_checkpoint(checkpoint)
+def test_heatmaps_on_request(smoke_checkpoint: Path) -> None:
+    estimator = PoseEstimator.from_checkpoint(smoke_checkpoint)
     images = _images()[:2]
     plain = estimator.predict(images)
     assert plain[0].heatmaps is None and plain[0].heatmap_keypoints is None
@@ -153,13 +148,13 @@ def test_heatmaps_on_request(checkpoint: Path) -> None:
         np.testing.assert_allclose(with_maps.keypoints, without.keypoints, atol=1e-3)
 
 
-def test_heatmap_path_answers_with_the_heatmap_keypoints(checkpoint: Path, tmp_path: Path) -> None:
-    full = PoseEstimator.from_checkpoint(checkpoint).predict(_images(), return_heatmaps=True)
-    module, config = load_module(checkpoint)
+def test_heatmap_path_answers_with_the_heatmap_keypoints(smoke_checkpoint: Path, tmp_path: Path) -> None:
+    full = PoseEstimator.from_checkpoint(smoke_checkpoint).predict(_images(), return_heatmaps=True)
+    module, config = load_module(smoke_checkpoint)
     file = tmp_path / "heatmap.onnx"
-    export_onnx(module.net, "heatmap", file, onnx_metadata(config, "heatmap", checkpoint))
-    estimators = {"torch": PoseEstimator.from_checkpoint(checkpoint, inference_path="heatmap"),
-                  "onnxruntime": PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=file)}
+    export_onnx(module.net, "heatmap", file, onnx_metadata(config, "heatmap", smoke_checkpoint))
+    estimators = {"torch": PoseEstimator.from_checkpoint(smoke_checkpoint, inference_path="heatmap"),
+                  "onnxruntime": PoseEstimator.from_checkpoint(smoke_checkpoint, backend="onnxruntime", onnx_path=file)}
     for backend, estimator in estimators.items():
         assert estimator.inference_path == "heatmap", backend
         plain = estimator.predict(_images())
@@ -174,7 +169,7 @@ def test_heatmap_path_answers_with_the_heatmap_keypoints(checkpoint: Path, tmp_p
             np.testing.assert_allclose(maps.heatmaps, reference.heatmaps, atol=1e-5)
             assert not np.allclose(ours.keypoints, reference.keypoints)  # not the regression output
     with pytest.raises(PoseLabError, match="inference_path='heatmaps' is not among this estimator's paths"):
-        PoseEstimator.from_checkpoint(checkpoint, inference_path="heatmaps")
+        PoseEstimator.from_checkpoint(smoke_checkpoint, inference_path="heatmaps")
 
 
 def test_another_variant_with_extra_heatmaps(train_cfg) -> None:
@@ -183,29 +178,29 @@ def test_another_variant_with_extra_heatmaps(train_cfg) -> None:
     assert prediction.heatmaps.shape == (NUM_JOINTS, SIZE // 2, SIZE // 2)  # the negative maps are left out
 
 
-def test_checkpoint_and_backend_errors(checkpoint: Path, tmp_path: Path) -> None:
-    saved = torch.load(checkpoint, weights_only=False)
+def test_checkpoint_and_backend_errors(smoke_checkpoint: Path, tmp_path: Path) -> None:
+    saved = torch.load(smoke_checkpoint, weights_only=False)
     saved["pose_lab"]["version"] = "99.0.0"
     torch.save(saved, tmp_path / "future.ckpt")
     with pytest.raises(CheckpointError, match="incompatible"):
         PoseEstimator.from_checkpoint(tmp_path / "future.ckpt")
     with pytest.raises(PoseLabError, match="unknown backend"):
-        PoseEstimator.from_checkpoint(checkpoint, backend="tensorrt")
+        PoseEstimator.from_checkpoint(smoke_checkpoint, backend="tensorrt")
     with pytest.raises(PoseLabError, match="pose_lab.export"):
-        PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime")
+        PoseEstimator.from_checkpoint(smoke_checkpoint, backend="onnxruntime")
     with pytest.raises(PoseLabError, match="not found"):
-        PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=tmp_path / "missing.onnx")
+        PoseEstimator.from_checkpoint(smoke_checkpoint, backend="onnxruntime", onnx_path=tmp_path / "missing.onnx")
 
 
-def test_estimators_of_a_checkpoint_read_once_share_its_network(checkpoint: Path, tmp_path: Path) -> None:
-    module, config = load_module(checkpoint)
-    moved = checkpoint.rename(tmp_path / "moved.ckpt")  # from_module must not read the file again
-    estimator = PoseEstimator.from_module(module, config, checkpoint, inference_path="heatmap")
+def test_estimators_of_a_checkpoint_read_once_share_its_network(smoke_checkpoint: Path, tmp_path: Path) -> None:
+    module, config = load_module(smoke_checkpoint)
+    moved = smoke_checkpoint.rename(tmp_path / "moved.ckpt")  # from_module must not read the file again
+    estimator = PoseEstimator.from_module(module, config, smoke_checkpoint, inference_path="heatmap")
     reference = PoseEstimator.from_checkpoint(moved, inference_path="heatmap")
     for ours, theirs in zip(estimator.predict(_images()), reference.predict(_images()), strict=True):
         np.testing.assert_allclose(ours.keypoints, theirs.keypoints)
-    with pytest.raises(PoseLabError, match=f"ckpt={checkpoint}"):  # errors name the checkpoint given
-        PoseEstimator.from_module(module, config, checkpoint, backend="onnxruntime")
+    with pytest.raises(PoseLabError, match=f"ckpt={smoke_checkpoint}"):  # errors name the checkpoint given
+        PoseEstimator.from_module(module, config, smoke_checkpoint, backend="onnxruntime")
 
 
 def _dummy_onnx(file: Path, size: int, outputs: tuple[str, ...]) -> Path:
@@ -220,23 +215,23 @@ def _dummy_onnx(file: Path, size: int, outputs: tuple[str, ...]) -> Path:
     return file
 
 
-def test_onnx_files_that_do_not_fit_the_checkpoint_are_refused(checkpoint: Path, tmp_path: Path) -> None:
+def test_onnx_files_that_do_not_fit_the_checkpoint_are_refused(smoke_checkpoint: Path, tmp_path: Path) -> None:
     other_size = _dummy_onnx(tmp_path / "other_size.onnx", 2 * SIZE, ("coords", "visibility"))
     with pytest.raises(PoseLabError, match=f"{SIZE}x{SIZE} network"):
-        PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=other_size)
+        PoseEstimator.from_checkpoint(smoke_checkpoint, backend="onnxruntime", onnx_path=other_size)
     foreign = _dummy_onnx(tmp_path / "foreign.onnx", SIZE, ("logits",))
     with pytest.raises(PoseLabError, match="not those of a pose_lab export"):
-        PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=foreign)
+        PoseEstimator.from_checkpoint(smoke_checkpoint, backend="onnxruntime", onnx_path=foreign)
     (tmp_path / "garbage.onnx").write_bytes(b"not a model")
     with pytest.raises(PoseLabError, match="cannot load"):
-        PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=tmp_path / "garbage.onnx")
+        PoseEstimator.from_checkpoint(smoke_checkpoint, backend="onnxruntime", onnx_path=tmp_path / "garbage.onnx")
 
 
-def test_onnxruntime_backend_agrees_with_torch(checkpoint: Path, tmp_path: Path) -> None:
-    module, _ = load_module(checkpoint)
+def test_onnxruntime_backend_agrees_with_torch(smoke_checkpoint: Path, tmp_path: Path) -> None:
+    module, _ = load_module(smoke_checkpoint)
     export_onnx(module.net, "full", tmp_path / "full.onnx")
-    torch_estimator = PoseEstimator.from_checkpoint(checkpoint)
-    onnx_estimator = PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime",
+    torch_estimator = PoseEstimator.from_checkpoint(smoke_checkpoint)
+    onnx_estimator = PoseEstimator.from_checkpoint(smoke_checkpoint, backend="onnxruntime",
                                                    onnx_path=tmp_path / "full.onnx", threads=1)
     images = _images(seed=1)
     for heatmaps in (False, True):
@@ -252,20 +247,20 @@ def test_onnxruntime_backend_agrees_with_torch(checkpoint: Path, tmp_path: Path)
                 np.testing.assert_allclose(theirs.heatmaps, ours.heatmaps, atol=1e-5)
 
 
-def test_flip_test_in_torch_and_in_an_exported_graph(checkpoint: Path, tmp_path: Path) -> None:
-    module, config = load_module(checkpoint)
+def test_flip_test_in_torch_and_in_an_exported_graph(smoke_checkpoint: Path, tmp_path: Path) -> None:
+    module, config = load_module(smoke_checkpoint)
     file = tmp_path / "flip.onnx"
     export_onnx(FlipAveraged(module.net), "regression", file,
-                onnx_metadata(config, "regression", checkpoint, flip_test=True))
-    torch_flip = PoseEstimator.from_checkpoint(checkpoint, flip_test=True)
-    onnx_flip = PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=file, flip_test=True)
-    plain = PoseEstimator.from_checkpoint(checkpoint)
+                onnx_metadata(config, "regression", smoke_checkpoint, flip_test=True))
+    torch_flip = PoseEstimator.from_checkpoint(smoke_checkpoint, flip_test=True)
+    onnx_flip = PoseEstimator.from_checkpoint(smoke_checkpoint, backend="onnxruntime", onnx_path=file, flip_test=True)
+    plain = PoseEstimator.from_checkpoint(smoke_checkpoint)
     images = _images(seed=2)
     for ours, theirs, single in zip(torch_flip.predict(images), onnx_flip.predict(images), plain.predict(images)):
         np.testing.assert_allclose(theirs.keypoints, ours.keypoints, atol=1e-3)
         assert not np.allclose(ours.keypoints, single.keypoints, atol=1e-3)
     with pytest.raises(PoseLabError, match="exported with flip_test=true, but flip_test=false"):
-        PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=file)
+        PoseEstimator.from_checkpoint(smoke_checkpoint, backend="onnxruntime", onnx_path=file)
 
 
 def test_preprocessing_for_another_runtime_runs_on_one_torch_thread() -> None:

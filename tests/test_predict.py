@@ -20,17 +20,16 @@ from pose_lab import skeleton
 from pose_lab.data.lsp import ROOT_ENV_VAR
 from pose_lab.errors import PoseLabError
 from pose_lab.predict import find_images, predict
-from pose_lab.train import train
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 SIZES = {"tall.png": (120, 80), "wide.jpg": (70, 160)}  # name: (height, width)
 
 
 @pytest.fixture
-def checkpoint(train_cfg, tiny_lsp_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A tiny trained checkpoint; $POSE_LAB_LSP_ROOT points at its tiny LSP, where its int8 copy is calibrated."""
+def checkpoint(smoke_checkpoint: Path, tiny_lsp_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The smoke checkpoint; $POSE_LAB_LSP_ROOT points at its tiny LSP, where its int8 copy is calibrated."""
     monkeypatch.setenv(ROOT_ENV_VAR, str(tiny_lsp_root))
-    return Path(train(train_cfg("phase=pretrain"))["best_checkpoint"])
+    return smoke_checkpoint
 
 
 @pytest.fixture

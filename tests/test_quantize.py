@@ -20,22 +20,16 @@ from pose_lab.inference import PoseEstimator, prepare
 from pose_lab import quantize
 from pose_lab.quantize import QUANTIZED_METADATA_KEY, calibration_inputs, calibration_stride, quantize_int8
 from pose_lab.runtime import onnx_session
-from pose_lab.train import train
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 TINY_SPLIT = "{train: [1, 8], val: [9, 12], test: [13, 16]}"
 
 
-@pytest.fixture
-def checkpoint(train_cfg) -> Path:
-    return Path(train(train_cfg("phase=pretrain"))["best_checkpoint"])
-
-
 def test_calibration_uses_the_first_training_images_prepared_like_the_estimator(
-        checkpoint: Path, tiny_lsp_root: Path) -> None:
-    estimator = PoseEstimator.from_checkpoint(checkpoint)
+        smoke_checkpoint: Path, tiny_lsp_root: Path) -> None:
+    estimator = PoseEstimator.from_checkpoint(smoke_checkpoint)
     split = {"train": [5, 8], "val": [9, 12], "test": [1, 4]}
-    config = load_module(checkpoint)[1]
+    config = load_module(smoke_checkpoint)[1]
     inputs = calibration_inputs(config, tiny_lsp_root, split, count=3)
     _, images = load_lsp(tiny_lsp_root)
     assert len(inputs) == 3
@@ -62,12 +56,12 @@ def _record_ranges(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
 
 
 def test_export_writes_an_int8_copy_close_to_fp32_calibrated_a_range_at_a_time(
-        checkpoint: Path, tiny_lsp_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        smoke_checkpoint: Path, tiny_lsp_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(quantize, "CALIBRATION_CHUNK", 2)
     ranges_read = _record_ranges(monkeypatch)
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("export", overrides=[f"ckpt={checkpoint}", f"output={tmp_path / 'model.onnx'}",
+        cfg = compose("export", overrides=[f"ckpt={smoke_checkpoint}", f"output={tmp_path / 'model.onnx'}",
                                            "quantize=true", f"lsp_root={tiny_lsp_root}",
                                            f"calibration_split={TINY_SPLIT}", "calibration_images=6"])
     with open_dict(cfg):
@@ -85,7 +79,7 @@ def test_export_writes_an_int8_copy_close_to_fp32_calibrated_a_range_at_a_time(
     (coords, visibility), (coords8, visibility8) = (onnx_session(f).run(None, {"image": x}) for f in (fp32, int8))
     assert coords8.shape == coords.shape and visibility8.shape == visibility.shape
     assert np.abs(coords8 - coords).max() < 0.05  # coordinates in [0, 1] of the input
-    estimator = PoseEstimator.from_checkpoint(checkpoint, backend="onnxruntime", onnx_path=int8)
+    estimator = PoseEstimator.from_checkpoint(smoke_checkpoint, backend="onnxruntime", onnx_path=int8)
     assert estimator.predict(np.zeros((50, 40, 3), np.uint8))[0].keypoints.shape == (14, 2)
 
 
@@ -96,11 +90,11 @@ def test_calibration_is_read_in_equal_ranges_of_at_most_the_chunk(count: int, mo
 
 @pytest.mark.slow
 def test_int8_calibrated_a_range_at_a_time_matches_it_calibrated_at_once(
-        checkpoint: Path, tiny_lsp_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        smoke_checkpoint: Path, tiny_lsp_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ranges_read = _record_ranges(monkeypatch)
-    module, config = load_module(checkpoint)
+    module, config = load_module(smoke_checkpoint)
     fp32 = tmp_path / "model.onnx"
-    export_onnx(module.net, "regression", fp32, onnx_metadata(config, "regression", checkpoint))
+    export_onnx(module.net, "regression", fp32, onnx_metadata(config, "regression", smoke_checkpoint))
     calibration = calibration_inputs(config, tiny_lsp_root, {"train": [1, 8], "val": [9, 12], "test": [13, 16]},
                                      count=8)
     whole, ranges = (quantize_int8(fp32, tmp_path / f"int8_{chunk}.onnx", calibration, chunk=chunk)
@@ -111,11 +105,11 @@ def test_int8_calibrated_a_range_at_a_time_matches_it_calibrated_at_once(
     assert np.abs(coords8 - coords).max() < 0.02
 
 
-def test_the_float_modules_stay_in_float(checkpoint: Path, tmp_path: Path) -> None:
-    module, config = load_module(checkpoint)
+def test_the_float_modules_stay_in_float(smoke_checkpoint: Path, tmp_path: Path) -> None:
+    module, config = load_module(smoke_checkpoint)
     assert set(quantize.FLOAT_MODULES) <= {f"net.{name}" for name, _ in module.net.named_modules()}
     fp32 = tmp_path / "regression.onnx"
-    export_onnx(module.net, "regression", fp32, onnx_metadata(config, "regression", checkpoint))
+    export_onnx(module.net, "regression", fp32, onnx_metadata(config, "regression", smoke_checkpoint))
     exported = onnx.load(str(fp32))
     kept = set(quantize.nodes_of_modules(exported, quantize.FLOAT_MODULES))
     heads = {node.name for node in exported.graph.node if node.op_type in ("Gemm", "MatMul")}
@@ -130,10 +124,10 @@ def test_the_float_modules_stay_in_float(checkpoint: Path, tmp_path: Path) -> No
     assert sum(int8_weights[name] for name in int8_weights.keys() - kept) > 10
 
 
-def test_a_file_without_module_scopes_is_quantized_whole_with_a_warning(checkpoint: Path, tmp_path: Path) -> None:
-    module, config = load_module(checkpoint)
+def test_a_file_without_module_scopes_is_quantized_whole_with_a_warning(smoke_checkpoint: Path, tmp_path: Path) -> None:
+    module, config = load_module(smoke_checkpoint)
     fp32 = tmp_path / "regression.onnx"
-    export_onnx(module.net, "regression", fp32, onnx_metadata(config, "regression", checkpoint))
+    export_onnx(module.net, "regression", fp32, onnx_metadata(config, "regression", smoke_checkpoint))
     exported = onnx.load(str(fp32))
     for node in exported.graph.node:  # as the legacy TorchScript exporter writes it
         del node.metadata_props[:]

@@ -28,6 +28,8 @@ def _reproduced(settings: dict[str, Any], overrides: list[str], tmp_path: Path) 
     """The recorded overrides plus the corrections compose `settings` again."""
     rerun = check_rerun(settings, overrides, tmp_path)
     assert rerun.exact
+    if not rerun.corrections:  # check_rerun has compared the overrides' composed config with `settings` already
+        return
     again, copies = composed_settings(overrides + rerun.corrections, tmp_path)
     for key in settings.keys() | again.keys():
         if not key.startswith((*RUN_LOCATION, *copies)):
