@@ -38,3 +38,8 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 def written_settings(config: DictConfig) -> dict[str, Any]:
     """`config`'s settings as written, interpolations left unresolved, flattened to dotted keys."""
     return flatten(OmegaConf.to_container(config, resolve=False))
+
+
+def plain(value: Any) -> Any:
+    """A config value as a plain container (resolved); any other value as it is."""
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value

@@ -5,7 +5,9 @@ BlazePose's inference path, which skips the heatmap decoder tail and head) or "h
 the heatmaps alone, which skips the regression branch). `torch_infer` runs a path in PyTorch, eagerly or
 through torch.compile; `onnx_infer` runs an ONNX file of one path (written by :mod:`pose_lab.export`) in ONNX
 Runtime. Both take a (B,3,S,S) float tensor and return the path's outputs as tensors in `OUTPUTS[path]` order, so
-what :mod:`pose_lab.bench` times is exactly what :class:`pose_lab.inference.PoseEstimator` runs.
+what :mod:`pose_lab.bench` times is exactly what :class:`pose_lab.inference.PoseEstimator` runs. `RUNTIMES` names
+the runtimes a bench times and `runtimes` reads its `backend` setting; `summarize` gives the statistics of timed
+calls that :mod:`pose_lab.bench` and :mod:`pose_lab.peer_comparison` record.
 
 ONNX Runtime is an optional dependency (`pip install 'pose_lab[onnx]'`): it is imported when a session is
 opened, so pose_lab imports, trains and predicts with torch alone.
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from pose_lab.errors import PoseLabError
@@ -43,6 +46,13 @@ INPUT_NAME = "image"
 ONNX_INSTALL_HINT = "pip install 'pose_lab[onnx]' (onnx, onnxruntime, onnxscript), or pass backend=torch"
 
 Infer = Callable[[Tensor], Sequence[Tensor]]
+
+# The runtimes a bench times: eager torch, torch.compile (with cfg.compile_backend) and ONNX Runtime.
+TORCH_RUNTIMES: tuple[str, ...] = ("torch", "torch-compile")
+RUNTIMES: tuple[str, ...] = (*TORCH_RUNTIMES, "onnxruntime")
+# `backend` names: a runtime, or "both" (eager torch and ONNX Runtime); a list of runtimes is also accepted.
+BACKENDS: dict[str, tuple[str, ...]] = {**{runtime: (runtime,) for runtime in RUNTIMES},
+                                        "both": ("torch", "onnxruntime")}
 
 
 def torch_infer(net: nn.Module, path: str, compile_backend: str | None = None) -> Infer:
@@ -103,3 +113,19 @@ def onnx_infer(session: onnxruntime.InferenceSession) -> Infer:
         return tuple(torch.from_numpy(output) for output in session.run(None, feed))
 
     return infer
+
+
+def runtimes(cfg: DictConfig) -> tuple[str, ...]:
+    """The runtimes of cfg.backend: a name of BACKENDS, or a list of runtimes."""
+    return BACKENDS[cfg.backend] if isinstance(cfg.backend, str) else tuple(cfg.backend)
+
+
+def summarize(times_ms: list[float]) -> dict[str, float]:
+    """Median, 90th percentile (linear interpolation), mean and minimum of call times in ms."""
+    times = np.asarray(times_ms)
+    return {
+        "median_ms": float(np.median(times)),
+        "p90_ms": float(np.percentile(times, 90)),
+        "mean_ms": float(times.mean()),
+        "min_ms": float(times.min()),
+    }

@@ -16,10 +16,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
-from pose_lab.bench import (PATHS, available_models, bench, build_variant, count_flops, interleaved_rounds,
-                            params_used, time_estimator)
+from pose_lab.bench import PATHS, available_models, bench, build_variant, count_flops, params_used
 from pose_lab.errors import PoseLabError
 from pose_lab.inference import PoseEstimator
+from pose_lab.peer_comparison import interleaved_rounds, time_estimator
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
