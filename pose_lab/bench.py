@@ -55,6 +55,7 @@ from pose_lab.runtime import (
     Infer,
     onnx_infer,
     onnx_session,
+    runtime_label,
     runtimes,
     summarize,
     torch_infer,
@@ -336,12 +337,6 @@ def _cell(section: dict[str, Any], *keys: str) -> str:
     for key in keys:
         section = section[key]
     return f"{section:.2f}" if section < 100 else f"{section:.0f}"
-
-
-def runtime_label(record: dict[str, Any]) -> str:
-    """A record's runtime and, for a torch runtime, its memory format ("torch NCHW", "torch-compile NHWC")."""
-    layout = record.get("channels_last")
-    return record["backend"] if layout is None else f"{record['backend']} {'NHWC' if layout else 'NCHW'}"
 
 
 def format_table(records: list[dict[str, Any]]) -> str:

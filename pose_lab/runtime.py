@@ -6,8 +6,9 @@ the heatmaps alone, which skips the regression branch). `torch_infer` runs a pat
 through torch.compile; `onnx_infer` runs an ONNX file of one path (written by :mod:`pose_lab.export`) in ONNX
 Runtime. Both take a (B,3,S,S) float tensor and return the path's outputs as tensors in `OUTPUTS[path]` order, so
 what :mod:`pose_lab.bench` times is exactly what :class:`pose_lab.inference.PoseEstimator` runs. `RUNTIMES` names
-the runtimes a bench times and `runtimes` reads its `backend` setting; `summarize` gives the statistics of timed
-calls that :mod:`pose_lab.bench` and :mod:`pose_lab.peer_comparison` record.
+the runtimes a bench times, `runtimes` reads its `backend` setting and `runtime_label` names a timed record's
+runtime and memory format; `summarize` gives the statistics of timed calls that :mod:`pose_lab.bench` and
+:mod:`pose_lab.peer_comparison` record.
 
 ONNX Runtime is an optional dependency (`pip install 'pose_lab[onnx]'`): it is imported when a session is
 opened, so pose_lab imports, trains and predicts with torch alone.
@@ -118,6 +119,12 @@ def onnx_infer(session: onnxruntime.InferenceSession) -> Infer:
 def runtimes(cfg: DictConfig) -> tuple[str, ...]:
     """The runtimes of cfg.backend: a name of BACKENDS, or a list of runtimes."""
     return BACKENDS[cfg.backend] if isinstance(cfg.backend, str) else tuple(cfg.backend)
+
+
+def runtime_label(record: dict[str, Any]) -> str:
+    """A record's runtime and, for a torch runtime, its memory format ("torch NCHW", "torch-compile NHWC")."""
+    layout = record.get("channels_last")
+    return record["backend"] if layout is None else f"{record['backend']} {'NHWC' if layout else 'NCHW'}"
 
 
 def summarize(times_ms: list[float]) -> dict[str, float]:

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pose_lab.bench import runtime_label
 from pose_lab.errors import PoseLabError
 from pose_lab.reporting.markdown import PCK_TITLES, heading, markdown_table
 from pose_lab.reporting.runs import Group, VariantRow, load_json, split_label
+from pose_lab.runtime import runtime_label
 
 INFERENCE_PATHS: tuple[str, ...] = ("full", "regression")  # bench.json record paths
 BENCH_RECORD_KEYS = frozenset({"variant", "path", "backend", "input_size", "params", "gflops", "cpu", "cuda"})
