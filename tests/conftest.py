@@ -57,8 +57,6 @@ def lsp_root() -> Path:
 
 
 TINY_SPLIT = {"train": [1, 8], "val": [9, 12], "test": [13, 16]}
-
-
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
