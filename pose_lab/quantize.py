@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from pose_lab.compose import plain
 from pose_lab.data.dataset import Normalize
 from pose_lab.data.lsp import JOINTS_FILE, load_images, read_joints, resolve_root
 from pose_lab.data.splits import split_numbers
@@ -63,7 +64,7 @@ def calibration_inputs(config: DictConfig, root: str | Path | None, split: objec
     if count < 1:
         raise PoseLabError(f"calibration needs at least 1 image, got {count}")
     folder = resolve_root(root)
-    split = OmegaConf.to_container(split) if OmegaConf.is_config(split) else split
+    split = plain(split)
     numbers = split_numbers(split, "train", num_images=len(read_joints(folder / JOINTS_FILE)))[:count]
     normalize = Normalize(*normalization(config))
     return [prepare(image, config.data.input_size, normalize)[0][None].numpy()

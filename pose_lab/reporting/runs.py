@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from pose_lab.compose import written_settings
+from pose_lab.compose import plain, written_settings
 from pose_lab.errors import PoseLabError
 from pose_lab.paths import shown_path
 from pose_lab.rerun import (RUN_LOCATION, check_rerun, completed_settings, override_value, read_yaml, run_overrides,
@@ -106,7 +106,7 @@ def load_run(folder: Path) -> Run:
         if not isinstance(metrics.get("test"), dict):
             raise PoseLabError(f"{metrics_path}: has no 'test' scores; re-run or delete that run")
         test = {key: float(value) for key, value in metrics["test"].items()}
-    split = OmegaConf.to_container(data.split) if OmegaConf.is_config(data.split) else data.split
+    split = plain(data.split)
     stages = tuple(OmegaConf.select(config, "phase.stages", default={}) or {})
     records = (metrics or {}).get("stages") or {}
     epochs_run = {name: int(stage["epochs"]) for name, stage in records.items()
