@@ -246,7 +246,7 @@ def bench_network(variant: str, net: BlazePoseNet, cfg: DictConfig) -> list[dict
                 "params": {"total": total, "used": params_used(net, path, x)},
                 "gflops": count_flops(net, path, x) / 1e9,
             }
-            for backend in runtimes(cfg):
+            for backend in runtimes(cfg.backend):
                 if backend not in TORCH_RUNTIMES:
                     cpu = bench_cpu(backend, net, path, Path(folder), False, cfg)
                     records.append({**common, "backend": backend, "channels_last": None, "cpu": cpu,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 import pose_lab
 from pose_lab.errors import PoseLabError
 from pose_lab.module import PoseLitModule
+from pose_lab.phases import PARAMETER_GROUPS
 
 # The committed default model (README: Model card): what predict, evaluate and the exercise commands use when
 # ckpt is null.
@@ -99,16 +101,28 @@ def checkpoint_fingerprint(checkpoint: str | Path) -> str:
     return hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()[:16]
 
 
-def load_weights(module: PoseLitModule, path: str | Path) -> None:
-    """Initialise `module` from another checkpoint (e.g. the pretrain phase's best) of the same variant."""
+def load_weights(module: PoseLitModule, path: str | Path, groups: Sequence[str] | None = None) -> None:
+    """Initialise `module` from another checkpoint (e.g. the pretrain phase's best) of the same variant; with
+    `groups`, only those parameter groups (phases.PARAMETER_GROUPS), and the others keep their initial weights."""
     checkpoint = _read(path)
+    state = checkpoint["state_dict"]
+    if groups is not None:
+        unknown = sorted(set(groups) - set(PARAMETER_GROUPS))
+        if unknown or not groups:
+            raise CheckpointError(f"init_groups must be a non-empty subset of {PARAMETER_GROUPS}, got {list(groups)}")
+        prefixes = tuple(f"net.{group}." for group in groups)
+        state = {name: value for name, value in state.items() if name.startswith(prefixes)}
     try:
-        module.load_state_dict(checkpoint["state_dict"])
+        missing, _ = module.load_state_dict(state, strict=groups is None)
     except RuntimeError as error:
         raise CheckpointError(
             f"cannot initialise from {path}: it holds a different network (another model variant or "
             f"input size?): {error}"
         ) from error
+    lacking = [name for name in missing if name.startswith(prefixes)] if groups is not None else []
+    if lacking:
+        raise CheckpointError(f"cannot initialise {list(groups)} from {path}: it lacks {lacking[:3]} "
+                              f"({len(lacking)} weights); is it another model variant?")
 
 
 def slim(source: str | Path, target: str | Path, metrics: dict[str, Any] | None = None) -> Path:

@@ -8,6 +8,12 @@ from pathlib import Path
 # The Hydra config folder the entry points' `config_path` names, for composing configs outside them.
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
+# What a pose_lab.train run folder holds besides Lightning's files: the config the run started with, and the
+# command-line overrides it started with (Hydra's own .hydra/overrides.yaml in the run folder is rewritten by a
+# resume, `resume=RUN_DIR` running in the same folder, so the report reads the command from here).
+RUN_CONFIG = "run_config.yaml"
+RUN_OVERRIDES = "run_overrides.yaml"
+
 
 def shown_path(path: Path) -> Path:
     """`path` relative to the working directory (the repository root under make) when inside it, else whole:

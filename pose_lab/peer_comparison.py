@@ -160,7 +160,7 @@ def peer_comparison(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     count, joints = test.truth.shape[:2]
     extra = (*((INT8_SIDE,) if cfg.peer_int8 else ()), *((HEATMAP_SIDE,) if cfg.peer_heatmap else ()),
              *((HEATMAP_INT8_SIDE,) if cfg.peer_heatmap and cfg.peer_int8 else ()))
-    backends = (*runtimes(cfg), *extra)
+    backends = (*runtimes(cfg.backend), *extra)
     times = {side: np.zeros(count) for side in (*backends, "peer")}
     keypoints = {side: np.full((count, joints, 2), np.nan, np.float32) for side in (*backends, "peer")}
     peer_visibility = np.zeros((count, joints), np.float32)
@@ -232,7 +232,7 @@ def check_peer(cfg: DictConfig) -> None:
     if cfg.ckpt is None:
         raise PoseLabError("peer_python is set but ckpt is not: the comparison with MediaPipe runs a trained "
                            f"checkpoint, pass ckpt=PATH (e.g. ckpt={DEFAULT_CHECKPOINT})")
-    unsupported = [runtime for runtime in runtimes(cfg) if runtime not in PREDICT_RUNTIMES]
+    unsupported = [runtime for runtime in runtimes(cfg.backend) if runtime not in PREDICT_RUNTIMES]
     if unsupported:
         raise PoseLabError(f"backend={plain(cfg.backend)}: the MediaPipe comparison times `predict`'s runtimes "
                            f"({', '.join(PREDICT_RUNTIMES)}), not {', '.join(unsupported)}; bench those without "

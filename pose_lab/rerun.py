@@ -26,7 +26,7 @@ from yaml import YAMLError
 
 from pose_lab.compose import compose_config, flatten, written_settings
 from pose_lab.errors import PoseLabError, exit_on_user_error
-from pose_lab.train import RUN_CONFIG, RUN_OVERRIDES
+from pose_lab.paths import RUN_CONFIG, RUN_OVERRIDES
 
 # Settings added to conf/ after runs were made without them, each with the value that does what those runs did:
 # a run whose config lacks one behaved as this value.
@@ -36,6 +36,8 @@ SETTINGS_ADDED_SINCE: dict[str, Any] = {
     "phase.stages.pretrain.lr": None,  # before a stage could have its own, both used model.optimizer.lr
     "phase.stages.regression.lr": None,
     "model.loss.coordinate.occluded_weight": 1.0,  # before it, occluded joints counted as visible ones
+    "model.net.regression_inputs": [],  # before it, the regression branch read its tap alone
+    "phase.init_groups": None,  # before it, phase.init_from gave every weight
 }
 # Where a run was made (dotted-key prefixes: its folders, its copy of the data, its resume): a rerun elsewhere need
 # not bring them back.

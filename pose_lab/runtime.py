@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from pose_lab.errors import PoseLabError
@@ -116,9 +115,9 @@ def onnx_infer(session: onnxruntime.InferenceSession) -> Infer:
     return infer
 
 
-def runtimes(cfg: DictConfig) -> tuple[str, ...]:
-    """The runtimes of cfg.backend: a name of BACKENDS, or a list of runtimes."""
-    return BACKENDS[cfg.backend] if isinstance(cfg.backend, str) else tuple(cfg.backend)
+def runtimes(backend: str | Sequence[str]) -> tuple[str, ...]:
+    """The runtimes a `backend` setting names: a name of BACKENDS, or a list of runtimes."""
+    return BACKENDS[backend] if isinstance(backend, str) else tuple(backend)
 
 
 def runtime_label(record: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 from pose_lab.checkpoint import StoreConfig, checkpoint_config, load_weights
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.jsonfile import write_json
+from pose_lab.paths import RUN_CONFIG, RUN_OVERRIDES
 from pose_lab.phases import TrainOnly
-
-RUN_CONFIG = "run_config.yaml"
-# The command-line overrides the run started with: Hydra's own .hydra/overrides.yaml in the run folder is
-# rewritten by a resume (`resume=RUN_DIR` runs in the same folder), so the report reads the command from here.
-RUN_OVERRIDES = "run_overrides.yaml"
 
 
 def _run_config(cfg: DictConfig, run_dir: Path) -> DictConfig:
@@ -60,8 +57,9 @@ def _relocated(result: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
 
 
 def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.LightningDataModule,
-              stage_dir: Path, init_from: str | None) -> dict[str, Any]:
-    """Fit one phase stage (or skip it if it already finished) and test its best checkpoint."""
+              stage_dir: Path, init_from: str | None, init_groups: Sequence[str] | None = None) -> dict[str, Any]:
+    """Fit one phase stage (or skip it if it already finished) and test its best checkpoint; a new stage starts
+    from the `init_groups` of `init_from` (all of it where None)."""
     done = stage_dir / "metrics.json"
     if done.is_file():
         return _relocated(json.loads(done.read_text()), stage_dir)
@@ -72,7 +70,7 @@ def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.Light
     last = stage_dir / "checkpoints" / "last.ckpt"
     last_existed = last.is_file()
     if init_from and not last_existed:
-        load_weights(module, init_from)
+        load_weights(module, init_from, init_groups)
     checkpointing: ModelCheckpoint = instantiate(
         cfg.callbacks.model_checkpoint, dirpath=str(last.parent), monitor=stage.monitor, save_last=False
     )
@@ -115,11 +113,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.paths.output_dir)
     cfg = _run_config(cfg, run_dir)
     datamodule = instantiate(cfg.data)
-    init_from = cfg.phase.init_from
+    init_from, init_groups = cfg.phase.init_from, cfg.phase.get("init_groups")
     stages = {}
     for name, stage in cfg.phase.stages.items():
-        stages[name] = run_stage(cfg, name, stage, datamodule, run_dir / name, init_from)
-        init_from = stages[name]["best_checkpoint"]
+        stages[name] = run_stage(cfg, name, stage, datamodule, run_dir / name, init_from, init_groups)
+        # A later stage continues the whole network of the stage before it.
+        init_from, init_groups = stages[name]["best_checkpoint"], None
     final = stages[name]
     summary = {
         "model": cfg.model_name,

@@ -13,9 +13,9 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from pose_lab.errors import PoseLabError
+from pose_lab.paths import RUN_OVERRIDES
 from pose_lab.report import report
 from pose_lab.reporting.variants import REPORT_TABLE1
-from pose_lab.train import RUN_OVERRIDES
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -10,11 +10,11 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
+from pose_lab.paths import RUN_CONFIG, RUN_OVERRIDES
 from pose_lab.report import report
 from pose_lab.reporting.runs import load_run
 from pose_lab.rerun import (RUN_LOCATION, SETTINGS_ADDED_SINCE, check_rerun, completed_settings, composed_settings,
                              main, override_value, read_override_value, rerun_command, run_overrides)
-from pose_lab.train import RUN_CONFIG, RUN_OVERRIDES
 
 EVIDENCE = Path(__file__).resolve().parents[1] / "results" / "evidence" / "train"
 OVERRIDES = ["model=neg_heatmap_extra_maps", "data.split=seed", "seed=3"]

@@ -9,8 +9,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from pose_lab.checkpoint import load_module
-from pose_lab.train import RUN_OVERRIDES, train
+from pose_lab.checkpoint import CheckpointError, load_module
+from pose_lab.paths import RUN_OVERRIDES
+from pose_lab.skeleton import NUM_JOINTS
+from pose_lab.train import train
 
 
 class CrashOnce(L.Callback):
@@ -154,3 +156,31 @@ def test_last_checkpoint_is_the_latest_epoch_when_the_best_is_older(train_cfg) -
     assert torch.load(summary["best_checkpoint"], weights_only=False)["epoch"] == 0
     assert torch.load(checkpoints / "last.ckpt", weights_only=False)["epoch"] == 2
     assert sorted(path.name for path in checkpoints.iterdir()) == ["best.ckpt", "last.ckpt"]
+
+
+def test_init_groups_take_those_groups_and_leave_the_others_fresh(train_cfg, smoke_checkpoint: Path,
+                                                                  tmp_path: Path) -> None:
+    """A regression branch that reads the heatmaps cannot take the smoke run's: init_groups gives it a fresh one
+    on the smoke run's backbone and heatmap branch, which the regression phase then leaves as they were."""
+    cfg = train_cfg("phase=regression", f"phase.init_from={smoke_checkpoint}",
+                    "phase.init_groups=[backbone,heatmap_branch]", "model.net.regression_inputs=[coords,heatmaps]")
+    summary = train(cfg)
+    source = torch.load(smoke_checkpoint, weights_only=False)["state_dict"]
+    regressed, _ = load_module(summary["best_checkpoint"])
+    after = regressed.state_dict()
+    assert all(torch.equal(source[k], after[k]) for k in source if not k.startswith("net.regression_branch."))
+    tap_input = after["net.regression_branch.stages.conv12.conv_a.down.depthwise.weight"]
+    assert tap_input.shape[0] == cfg.model.net.decoder_channels + 2 + NUM_JOINTS  # tap, coords, heatmaps
+
+    everything = train_cfg("phase=regression", f"phase.init_from={smoke_checkpoint}",
+                           "model.net.regression_inputs=[coords]")
+    everything.paths.output_dir = str(tmp_path / "everything")
+    with pytest.raises(CheckpointError, match="different network"):
+        train(everything)
+
+
+@pytest.mark.parametrize("groups, message", [("[regression]", "non-empty subset"), ("[]", "non-empty subset")])
+def test_init_groups_name_parameter_groups(train_cfg, smoke_checkpoint: Path, groups: str, message: str) -> None:
+    cfg = train_cfg("phase=regression", f"phase.init_from={smoke_checkpoint}", f"phase.init_groups={groups}")
+    with pytest.raises(CheckpointError, match=message):
+        train(cfg)

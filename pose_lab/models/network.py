@@ -37,6 +37,11 @@ DECODER_SKIPS: tuple[str, ...] = ("conv5", "conv4", "conv3", "conv2")
 # stage's output as their skip; a tap at S/2 needs the extra Conv_MOD stage mirroring Conv_3 (§4.1).
 REGRESSION_STAGES: tuple[str, ...] = ("conv_mod", "conv12", "conv13", "conv14")
 REGRESSION_TAPS: dict[str, int] = {"conv10": 0, "conv9": 1}  # tap → first mirrored encoder stage
+# Maps the regression branch may read beside its tap (stop-gradient like it): "coords", each cell's x and y on the
+# [0, 1] scale of the coordinate targets, which zero-padded convolutions otherwise only infer from the borders
+# (CoordConv, Liu et al. 2018); "heatmaps", the heatmap head's output pooled to the tap's size, which costs the
+# regression path the decoder tail and head that it skips otherwise.
+REGRESSION_INPUTS: tuple[str, ...] = ("coords", "heatmaps")
 BRIDGE_LEVEL = "conv9"
 # "conv11" is the S/2 feature map between Conv_11's separable conv and its 1×1 heatmap conv.
 ATTENTION_PLACEMENTS: tuple[str, ...] = (*ENCODER_STAGES, "conv11")
@@ -74,6 +79,14 @@ def joint_maps(heatmaps: Tensor, num_joints: int = NUM_JOINTS) -> Tensor:
 # from the heatmaps alone, since the regression branch reads it through stop-gradients.
 TRAINED_BY: dict[str, tuple[str, ...]] = {"heatmaps": ("backbone", "heatmap_branch"),
                                           "regression": ("regression_branch",)}
+
+
+def _cell_coordinates(x: Tensor) -> Tensor:
+    """(B, C, h, w) → (B, 2, h, w): each cell centre's x and y as fractions of the frame, like the coordinates."""
+    batch, _, height, width = x.shape
+    xs = (torch.arange(width, device=x.device, dtype=x.dtype) + 0.5) / width
+    ys = (torch.arange(height, device=x.device, dtype=x.dtype) + 0.5) / height
+    return torch.stack([xs.expand(height, width), ys.unsqueeze(1).expand(height, width)]).expand(batch, 2, -1, -1)
 
 
 def _ceil_half(n: int) -> int:
@@ -220,15 +233,22 @@ class RegressionBranch(nn.Module):
         encoder_channels: Sequence[int],
         encoder_units: Sequence[int],
         tail_units: int,
+        inputs: Sequence[str] = (),
+        heatmap_channels: int = 0,
     ) -> None:
         super().__init__()
         if tap not in REGRESSION_TAPS:
             raise ValueError(f"unknown regression_tap {tap!r}; valid taps: {', '.join(REGRESSION_TAPS)}")
+        unknown = sorted(set(inputs) - set(REGRESSION_INPUTS))
+        if unknown:
+            raise ValueError(f"unknown regression_inputs {unknown}; valid inputs: {', '.join(REGRESSION_INPUTS)}")
         self.num_joints = num_joints
         self.tap = tap
+        self.inputs = tuple(dict.fromkeys(inputs))
         first = REGRESSION_TAPS[tap]
         self.skips = ENCODER_STAGES[first:]
-        in_channels = (tap_channels, *encoder_channels[first:-1])
+        added = {"coords": 2, "heatmaps": heatmap_channels}
+        in_channels = (tap_channels + sum(added[name] for name in self.inputs), *encoder_channels[first:-1])
         self.stages = nn.ModuleDict(
             {
                 name: _RegressionStage(c_in, c_out, units)
@@ -254,10 +274,24 @@ class RegressionBranch(nn.Module):
         nn.init.constant_(self.coords.bias, 0.5)
         nn.init.zeros_(self.visibility.bias)
 
-    def forward(self, features: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """Named features (tap level and encoder stages) → coords (B, K, 2), visibility (B, K, 1)."""
+    def _tap(self, features: Mapping[str, Tensor], heatmaps: Tensor | None) -> Tensor:
+        """The tap's features with the `inputs` maps appended as channels."""
+        x = features[self.tap]
+        maps = [x]
+        for name in self.inputs:
+            if name == "coords":
+                maps.append(_cell_coordinates(x))
+            else:
+                if heatmaps is None:
+                    raise ValueError("this regression branch reads the heatmaps: pass the heatmap head's output")
+                maps.append(nn.functional.avg_pool2d(heatmaps, heatmaps.shape[-1] // x.shape[-1]))
+        return torch.cat(maps, dim=1)
+
+    def forward(self, features: Mapping[str, Tensor], heatmaps: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Named features (tap level and encoder stages), and the heatmaps where `inputs` has them → coords
+        (B, K, 2), visibility (B, K, 1)."""
         # Stop-gradients (BlazePose §3): the regression loss must not reshape the heatmap features.
-        x = features[self.tap].detach()
+        x = self._tap(features, heatmaps).detach()
         for stage, skip in zip(self.stages.values(), self.skips):
             x = stage(x, features[skip].detach())
         x = self.norm(self.conv15(x).flatten(1))
@@ -275,6 +309,8 @@ class BlazePoseNet(nn.Module):
     `attention` maps placements ("conv3".."conv6", "conv11") to timm attention names, e.g. {"conv3": "cbam"}.
     `bridge` maps the backbone output (B, stem_channels, S/2, S/2) to (B, decoder_channels, S/4, S/4),
     added at the conv9 level; it belongs to the heatmap branch, the only branch it feeds with gradients.
+    `regression_inputs` names maps the regression branch reads beside its tap (REGRESSION_INPUTS): an
+    experiment of pose_lab's, not the report's; with "heatmaps" the regression path runs the whole heatmap branch.
     `extra_heatmap_prior` is the probability the `extra_heatmaps` (sigmoid) start at, where their loss wants
     another background than the joints' 0: the §4.2 reading that trains them towards 1 − H_j' needs ~0.99,
     which the head's bias cannot reach from 0.01 in a short run (Adam moves it about lr per step). None keeps
@@ -297,6 +333,7 @@ class BlazePoseNet(nn.Module):
         attention: Mapping[str, str] | None = None,
         bridge: nn.Module | None = None,
         extra_heatmap_prior: float | None = None,
+        regression_inputs: Sequence[str] = (),
     ) -> None:
         super().__init__()
         if extra_heatmap_prior is not None and not (
@@ -353,6 +390,8 @@ class BlazePoseNet(nn.Module):
             encoder_channels=encoder_channels,
             encoder_units=encoder_units,
             tail_units=regression_units,
+            inputs=regression_inputs,
+            heatmap_channels=num_joints + extra_heatmaps,
         )
 
     def _features(self, x: Tensor, until: str) -> dict[str, Tensor]:
@@ -369,13 +408,15 @@ class BlazePoseNet(nn.Module):
         """
         if not (heatmaps or regression):
             raise ValueError("forward needs at least one of heatmaps=True or regression=True")
-        features = self._features(x, until=DECODER_LEVELS[-1] if heatmaps else self.regression_tap)
-        coords, visibility = self.regression_branch(features) if regression else (None, None)
-        return PoseOutput(self.heatmap_branch.head(features) if heatmaps else None, coords, visibility)
+        needs_head = heatmaps or (regression and "heatmaps" in self.regression_branch.inputs)
+        features = self._features(x, until=DECODER_LEVELS[-1] if needs_head else self.regression_tap)
+        maps = self.heatmap_branch.head(features) if needs_head else None
+        coords, visibility = self.regression_branch(features, maps) if regression else (None, None)
+        return PoseOutput(maps if heatmaps else None, coords, visibility)
 
     def forward_regression(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(B, 3, S, S) → coords (B, K, 2), visibility (B, K, 1), skipping the decoder past the tap and
-        the heatmap head: BlazePose's inference path."""
+        the heatmap head (unless the regression branch reads the heatmaps): BlazePose's inference path."""
         _, coords, visibility = self(x, heatmaps=False)
         return coords, visibility
 

@@ -16,10 +16,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from pose_lab.compose import plain, written_settings
 from pose_lab.errors import PoseLabError
-from pose_lab.paths import shown_path
+from pose_lab.paths import RUN_CONFIG, RUN_OVERRIDES, shown_path
 from pose_lab.rerun import (RUN_LOCATION, check_rerun, completed_settings, override_value, read_yaml, run_overrides,
                             subtree)
-from pose_lab.train import RUN_CONFIG, RUN_OVERRIDES
 
 METRICS_FILE = "metrics.json"
 MULTIRUN_FILE = "multirun.yaml"  # written by Hydra's sweeper into the sweep folder

@@ -224,6 +224,7 @@ def test_bridge_of_wrong_shape_is_rejected() -> None:
         ({"attention": {"conv7": "cbam"}}, "conv3, conv4, conv5, conv6, conv11"),
         ({"attention": {"conv3": "no_such_attention"}}, "not a timm attention name"),
         ({"encoder_channels": (48, 96, 192)}, "need 4 entries"),
+        ({"regression_inputs": ["offsets"]}, "coords, heatmaps"),
     ],
 )
 def test_bad_names_raise(kwargs: dict, message: str) -> None:
@@ -295,3 +296,38 @@ def test_regression_heads_start_at_the_frame_centre_with_even_visibility() -> No
     out = BlazePoseNet(input_size=64).train()(_inputs(64))
     assert torch.allclose(out.coords, torch.full_like(out.coords, 0.5))
     assert torch.allclose(out.visibility, torch.full_like(out.visibility, 0.5))
+
+
+@pytest.mark.parametrize("tap", ["conv9", "conv10"])
+def test_regression_branch_reading_the_heatmaps_runs_the_head_and_stays_behind_stop_gradients(tap: str) -> None:
+    net = BlazePoseNet(input_size=64, regression_tap=tap, regression_inputs=["coords", "heatmaps"]).train()
+    out = net(_inputs(64))
+    (out.coords.square().mean() + out.visibility.mean()).backward()
+    assert all(g is None for g in _grads(net.backbone) + _grads(net.heatmap_branch))
+    assert all(g is not None for g in _grads(net.regression_branch))
+
+    net.eval()
+    nn.init.normal_(net.regression_branch.coords.weight)  # zero at start: every image at the frame centre
+    called: list[str] = []
+    net.heatmap_branch.conv11.register_forward_hook(lambda *_: called.append("conv11"))
+    x = _inputs(64)
+    with torch.no_grad():
+        full = net(x)
+        called.clear()
+        coords, _ = net.forward_regression(x)
+        heatmaps_changed = net.regression_branch(
+            net._features(x, until="conv10"), torch.zeros_like(full.heatmaps))[0]
+    assert called == ["conv11"]  # the regression path needs the heatmap head now
+    torch.testing.assert_close(coords, full.coords, rtol=0, atol=0)
+    assert not torch.allclose(heatmaps_changed, coords)  # the coordinates depend on the heatmaps they read
+    with pytest.raises(ValueError, match="reads the heatmaps"):
+        net.regression_branch(net._features(x, until="conv10"))
+
+
+def test_coordinate_maps_give_each_cell_centre_as_a_fraction_of_the_frame() -> None:
+    from pose_lab.models.network import _cell_coordinates
+
+    maps = _cell_coordinates(torch.zeros(2, 5, 4, 8))
+    assert maps.shape == (2, 2, 4, 8)
+    torch.testing.assert_close(maps[1, 0, 3], (torch.arange(8) + 0.5) / 8)  # x along the width, every row
+    torch.testing.assert_close(maps[0, 1, :, 5], (torch.arange(4) + 0.5) / 4)  # y down the height
