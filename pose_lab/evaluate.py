@@ -25,7 +25,7 @@ from pose_lab import skeleton
 from pose_lab.checkpoint import checkpoint_fingerprint, checkpoint_path, load_module
 from pose_lab.errors import exit_on_user_error
 from pose_lab.jsonfile import write_json
-from pose_lab.metrics import PCK_PROTOCOLS, pck_hits
+from pose_lab.metrics import PCK_PROTOCOLS, inversion_hits, pck_hits
 from pose_lab.models.flip_test import FlipAveraged
 from pose_lab.module import OUTPUTS
 
@@ -86,9 +86,12 @@ def score(predicted: torch.Tensor, truth: torch.Tensor) -> dict[str, dict[str, A
     table = {}
     for protocol, (normaliser, alpha) in PCK_PROTOCOLS.items():
         hits = pck_hits(predicted, truth, normaliser, alpha).double()
+        inverted = inversion_hits(predicted, truth, normaliser, alpha).double()
         table[protocol] = {
             "mean": 100 * hits.mean().item(),
             "per_joint": dict(zip(skeleton.JOINT_NAMES, (100 * hits.mean(dim=0)).tolist())),
+            # Of all joints, the misses that sit on the mirror partner's truth: what left/right confusion costs.
+            "left_right_inversions": 100 * inverted.mean().item(),
         }
     return table
 
@@ -101,6 +104,8 @@ def format_table(scores: dict[str, dict[str, dict[str, Any]]]) -> str:
         rows.append(f"{joint:<16}" + "".join(f"{scores[o][p]['per_joint'][joint]:>18.1f}" for o, p in columns))
     rows.append("-" * len(header))
     rows.append(f"{'mean':<16}" + "".join(f"{scores[o][p]['mean']:>18.1f}" for o, p in columns))
+    rows.append(f"{'l/r inversions':<16}"
+                + "".join(f"{scores[o][p]['left_right_inversions']:>18.1f}" for o, p in columns))
     return "\n".join(rows)
 
 

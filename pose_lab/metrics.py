@@ -42,7 +42,7 @@ from torchmetrics import Metric
 
 from pose_lab import skeleton
 
-__all__ = ["PCK", "PCK_PROTOCOLS", "make_pck", "pck", "pck_hits"]
+__all__ = ["PCK", "PCK_PROTOCOLS", "inversion_hits", "make_pck", "pck", "pck_hits"]
 
 # Protocol name -> (normaliser, alpha). The names are the ones logged and reported.
 PCK_PROTOCOLS: dict[str, tuple[str, float]] = {
@@ -122,6 +122,19 @@ def pck_hits(pred: Tensor, target: Tensor, normaliser: str, alpha: float) -> Ten
     dist = torch.linalg.vector_norm(pred - target, dim=-1)  # (N, K); NaN/inf for non-finite predictions
     finite = torch.isfinite(pred).all(dim=-1)
     return finite & (dist <= alpha * ref[:, None])
+
+
+def inversion_hits(pred: Tensor, target: Tensor, normaliser: str, alpha: float) -> Tensor:
+    """``(N, K)`` bool: the left/right inversions (Ronchi & Perona 2017's error class), joints that miss their own
+    ground truth but would be correct on their mirror partner's (a left knee on the right knee). Joints without a
+    partner (neck, head top) are never inversions. Arguments and errors as :func:`pck_hits`."""
+    partners = list(skeleton.FLIP_PARTNERS)
+    own = pck_hits(pred, target, normaliser, alpha)
+    # The predictions are permuted, not the ground truth, so each image keeps its reference length (mirroring
+    # the torso diagonal gives the other diagonal). Column j: joint j's prediction against its partner's truth.
+    mirrored = pck_hits(pred[:, partners], target, normaliser, alpha)[:, partners]
+    sided = torch.tensor([partner != joint for joint, partner in enumerate(partners)], device=own.device)
+    return ~own & mirrored & sided
 
 
 def pck(pred: Tensor, target: Tensor, normaliser: str, alpha: float) -> Tensor:

@@ -13,7 +13,7 @@ from omegaconf import open_dict
 from pose_lab.checkpoint import (DEFAULT_CHECKPOINT, CheckpointError, checkpoint_fingerprint, checkpoint_path,
                                  load_module, load_weights, slim)
 from pose_lab.evaluate import evaluate, heatmap_levels
-from pose_lab.metrics import pck
+from pose_lab.metrics import inversion_hits, pck
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 
@@ -39,6 +39,7 @@ def test_evaluate_writes_scores_that_match_its_predictions(trained, tiny_lsp_roo
     evaluate(_eval_cfg(trained["best_checkpoint"], tiny_lsp_root, tmp_path / "eval", split))
     printed = capsys.readouterr().out
     assert "head_top" in printed and "mean" in printed and "joint heatmaps: mean peak" in printed
+    assert "l/r inversions" in printed
     written = json.loads((tmp_path / "eval/metrics.json").read_text())
     assert written["num_images"] == 4 and written["subset"] == "test"
     assert 0 < written["seconds"] and f"scored 4 images in {written['seconds']:.0f} s" in printed
@@ -53,6 +54,9 @@ def test_evaluate_writes_scores_that_match_its_predictions(trained, tiny_lsp_roo
         assert np.all((predictions[..., 2] >= 0) & (predictions[..., 2] <= 1))
         rescored = 100 * pck(torch.from_numpy(predictions[..., :2]), torch.from_numpy(truth), "head", 0.5).item()
         assert written["scores"][output]["pckh@0.5"]["mean"] == pytest.approx(rescored)
+        inverted = inversion_hits(torch.from_numpy(predictions[..., :2]), torch.from_numpy(truth), "head", 0.5)
+        assert written["scores"][output]["pckh@0.5"]["left_right_inversions"] == pytest.approx(
+            100 * inverted.double().mean().item())
     levels = written["joint_heatmaps"]
     assert 0 <= levels["median"] <= levels["peak"] <= 1
     # The training loop's own test metric agrees with evaluate on the same checkpoint and images.

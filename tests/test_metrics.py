@@ -13,7 +13,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from pose_lab import skeleton
-from pose_lab.metrics import PCK, PCK_PROTOCOLS, make_pck, pck, pck_hits
+from pose_lab.metrics import PCK, PCK_PROTOCOLS, inversion_hits, make_pck, pck, pck_hits
 
 K = skeleton.NUM_JOINTS
 J = skeleton.joint_index
@@ -382,3 +382,20 @@ def test_ddp_two_processes_gloo(tmp_path) -> None:
         got = torch.load(tmp_path / f"rank{rank}.pt")
         assert got["pooled"].item() == whole.compute().item()
         assert torch.equal(got["per_joint"], whole.per_joint())
+
+
+@pytest.mark.parametrize("normaliser, alpha", [("head", 0.5), ("torso", 0.2)])
+def test_inversions_are_misses_that_land_on_the_mirror_partner(normaliser: str, alpha: float) -> None:
+    target = _base_pose(2) * 10  # joints 70-100 px apart
+    pred = target.clone()
+    l_knee, r_knee, l_wrist = J("left_knee"), J("right_knee"), J("left_wrist")
+    pred[0, [l_knee, r_knee]] = target[0, [r_knee, l_knee]]  # a full swap: both knees inverted
+    pred[1, l_knee] = target[1, r_knee]  # both knees on the right knee: only the left is inverted
+    pred[1, NECK] = target[1, HEAD_TOP]  # a miss of a joint without a partner is no inversion
+    pred[1, l_wrist] = target[1, l_wrist] + 1000  # a miss far from everything neither
+    inverted = inversion_hits(pred, target, normaliser, alpha)
+    expected = torch.zeros(2, K, dtype=torch.bool)
+    expected[0, [l_knee, r_knee]] = True
+    expected[1, l_knee] = True
+    assert torch.equal(inverted, expected)
+    assert not (inverted & pck_hits(pred, target, normaliser, alpha)).any()  # an inversion is always a miss

@@ -574,10 +574,14 @@ def test_merge_of_a_benchmark_alone_needs_no_sweep_nor_bench(tmp_path: Path, swe
 
 
 def _write_evaluation(folder: Path, pckh: tuple[float, float], checkpoint: str = "checkpoints/model.pt",
-                      seconds: float | None = 20.4, sha256: str | None = None, **settings: Any) -> Path:
-    """A `pose_lab.evaluate` run folder: metrics.json (regression, heatmap PCKh@0.5 in %) and Hydra's overrides."""
+                      seconds: float | None = 20.4, sha256: str | None = None,
+                      inversions: tuple[float, float] | None = None, **settings: Any) -> Path:
+    """A `pose_lab.evaluate` run folder: metrics.json (regression, heatmap PCKh@0.5 in %, and their left/right
+    inversions in % where given) and Hydra's overrides."""
     scores = {output: {"pckh@0.5": {"mean": value}, "pck@0.2": {"mean": value + 1.0}}
               for output, value in zip(("regression", "heatmap"), pckh)}
+    for output, value in zip(("regression", "heatmap"), inversions or ()):
+        scores[output]["pckh@0.5"]["left_right_inversions"] = value
     metrics = {"checkpoint": checkpoint, "split": "standard", "subset": "test", "num_images": 1000,
                "flip_test": False, "heatmap_refine": None, **settings, "scores": scores,
                **({} if seconds is None else {"seconds": seconds}),
@@ -591,17 +595,19 @@ def _write_evaluation(folder: Path, pckh: tuple[float, float], checkpoint: str =
 
 def test_evaluations_table_gives_each_setting_and_its_difference_from_the_control(
         tmp_path: Path, sweep: Path) -> None:
-    control = _write_evaluation(tmp_path / "evals" / "demo", (58.4, 70.4))
-    flip = _write_evaluation(tmp_path / "evals" / "demo_flip", (61.6, 72.5), seconds=None, flip_test=True)
+    control = _write_evaluation(tmp_path / "evals" / "demo", (58.4, 70.4), inversions=(6.6, 10.8))
+    flip = _write_evaluation(tmp_path / "evals" / "demo_flip", (61.6, 72.5), seconds=None, inversions=(5.1, 9.0),
+                             flip_test=True)
+    # An evaluate from before the inversion count: its cells say so.
     dark = _write_evaluation(tmp_path / "evals" / "demo_dark", (58.4, 70.3), seconds=19.6, heatmap_refine="dark")
     cfg = _cfg(tmp_path, sweep, None, f"evaluations=[{control},{flip},{dark}]", "label=shipped")
     markdown = Path(report(cfg)["output"]).read_text()
     assert "## Inference-time settings: one change at a time: shipped" in markdown
-    assert "| `demo` | as trained | 58.4 | 70.4 | 59.4 | 71.4 | 20 |" in markdown
-    assert "| `demo_flip` | `flip_test=true` | 61.6 (+3.2) | 72.5 (+2.1) | 62.6 (+3.2) | 73.5 (+2.1) | not recorded |" \
-        in markdown
-    assert "| `demo_dark` | `heatmap_refine=dark` | 58.4 (+0.0) | 70.3 (-0.1) | 59.4 (+0.0) | 71.3 (-0.1) | 20 |" \
-        in markdown
+    assert "| `demo` | as trained | 58.4 | 70.4 | 59.4 | 71.4 | 6.6 | 10.8 | 20 |" in markdown
+    assert ("| `demo_flip` | `flip_test=true` | 61.6 (+3.2) | 72.5 (+2.1) | 62.6 (+3.2) | 73.5 (+2.1) | 5.1 | 9.0 "
+            "| not recorded |") in markdown
+    assert ("| `demo_dark` | `heatmap_refine=dark` | 58.4 (+0.0) | 70.3 (-0.1) | 59.4 (+0.0) | 71.3 (-0.1) "
+            "| not recorded | not recorded | 20 |") in markdown
     assert "`python -m pose_lab.evaluate ckpt=null flip_test=true`" in markdown
     assert f"evaluations=[{control},{flip},{dark}]" in markdown  # the report's own command
     other = _write_evaluation(tmp_path / "evals" / "other", (50.0, 60.0), checkpoint="checkpoints/other.pt")
@@ -649,6 +655,21 @@ def test_runtimes_table_times_each_runtime_and_format_against_the_first(tmp_path
     assert f"runtimes={path}" in markdown  # the report's own command
     with pytest.raises(PoseLabError, match="runtimes=.*no such file"):
         report(_cfg(tmp_path, sweep, None, f"runtimes={tmp_path / 'none.json'}"))
+
+
+def test_a_merge_keeps_the_command_of_another_section_of_the_same_label(tmp_path: Path, sweep: Path,
+                                                                        bench_json: Path) -> None:
+    """The evaluations and runtimes of one checkpoint share a label; remaking one section keeps the other's command
+    (a runtimes command once counted as reading nothing, and any command of its label superseded it)."""
+    report(_cfg(tmp_path, sweep, bench_json))
+    runtimes = _runtimes_bench(tmp_path / "runtimes.json")
+    control = _write_evaluation(tmp_path / "evals" / "demo", (58.4, 70.4))
+    for inputs in (f"runtimes={runtimes}", f"evaluations=[{control}]"):
+        report(_cfg(tmp_path, "null", "null", inputs, "merge=true", "label=shipped"))
+    commands = [line for line in (tmp_path / "out" / "RESULTS.md").read_text().splitlines()
+                if line.startswith("- `python -m pose_lab.report ")]
+    assert sum(f"runtimes={runtimes}" in line for line in commands) == 1
+    assert sum(f"evaluations=[{control}]" in line for line in commands) == 1
 
 
 def test_variant_tables_show_channels_last_records_when_both_formats_were_timed(

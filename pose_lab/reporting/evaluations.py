@@ -10,6 +10,7 @@ from omegaconf import ListConfig, OmegaConf
 
 from pose_lab.errors import PoseLabError
 from pose_lab.evaluate import INFERENCE_SETTINGS
+from pose_lab.module import OUTPUTS
 from pose_lab.paths import CONF_DIR, shown_path
 from pose_lab.reporting.markdown import PCK_TITLES, heading, markdown_table
 from pose_lab.reporting.runs import METRICS_FILE, load_json, split_label
@@ -18,6 +19,8 @@ from pose_lab.rerun import override_value, read_yaml
 # metrics.json keys of `pose_lab.evaluate` that every evaluation in one table must share, besides the checkpoint
 # (compared by content where recorded, see same_checkpoint).
 EVALUATION_SHARED: tuple[str, ...] = ("split", "subset", "num_images")
+# The protocol whose misses the inversion columns count (evaluate records them for every protocol).
+INVERSION_PROTOCOL = "pckh@0.5"
 
 
 def evaluation_defaults() -> dict[str, Any]:
@@ -61,7 +64,7 @@ def evaluations_section(folders: list[Path], label: str | None = None) -> list[s
         if differing:
             raise PoseLabError(f"evaluations: {folder} differs from the control {folders[0]} in "
                                f"{', '.join(differing)}; one table compares settings on one checkpoint and images")
-    columns = [(output, protocol) for protocol in PCK_TITLES for output in ("regression", "heatmap")]
+    columns = [(output, protocol) for protocol in PCK_TITLES for output in OUTPUTS]
 
     def cell(metrics: dict[str, Any], output: str, protocol: str) -> str:
         value = metrics["scores"][output][protocol]["mean"]
@@ -78,15 +81,22 @@ def evaluations_section(folders: list[Path], label: str | None = None) -> list[s
     def seconds(metrics: dict[str, Any]) -> str:
         return f"{metrics['seconds']:.0f}" if "seconds" in metrics else "not recorded"
 
-    header = ["run", "setting", *(f"{output} {PCK_TITLES[protocol]}" for output, protocol in columns), "seconds"]
+    def inversions(metrics: dict[str, Any], output: str) -> str:
+        value = metrics["scores"][output][INVERSION_PROTOCOL].get("left_right_inversions")
+        return "not recorded" if value is None else f"{value:.1f}"
+
+    header = ["run", "setting", *(f"{output} {PCK_TITLES[protocol]}" for output, protocol in columns),
+              *(f"{output} l/r inversions %" for output in OUTPUTS), "seconds"]
     body = [[f"`{folder.name}`", setting(metrics), *(cell(metrics, *column) for column in columns),
-             seconds(metrics)] for folder, metrics in found]
+             *(inversions(metrics, output) for output in OUTPUTS), seconds(metrics)] for folder, metrics in found]
     return ["", heading("Inference-time settings: one change at a time", label), "",
             f"`python -m pose_lab.evaluate` of `{shown_path(Path(control['checkpoint']))}` on the "
             f"{control['num_images']} {control['subset']} images of split `{split_label(control['split'])}` "
             "(all 14 joints, original pixels), with the setting shown: `flip_test=true` averages each image's answer "
             "with its mirror image's (twice the compute), `heatmap_refine` replaces the checkpoint's sub-pixel step "
             "of heatmap decoding. The same weights each time, so differences are the setting's alone; the first "
-            "row is the control. `seconds`: the command's wall time, loading included.", "",
+            "row is the control. `l/r inversions %`: the share of all joints that miss their own truth under "
+            "PCKh@0.5 but would be correct on their mirror partner's (a left knee on the right knee): how much "
+            "of the gap to 100 % left/right confusion is. `seconds`: the command's wall time, loading included.", "",
             *markdown_table(header, body),
             "", "Evaluations:", "", *(f"- {_evaluation_command(folder)}" for folder, _ in found)]

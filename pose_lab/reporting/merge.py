@@ -62,7 +62,8 @@ MERGED_SUFFIX = "; each merged table gives its own training budget, and the last
 
 
 # The inputs of a report command; a list value (sweep=[A,B]) names several folders.
-REPORT_INPUTS: tuple[str, ...] = ("sweep", "levers", "bench", "peer_bench", "exercise_bench", "evaluations")
+REPORT_INPUTS: tuple[str, ...] = ("sweep", "levers", "bench", "peer_bench", "exercise_bench", "evaluations",
+                                  "runtimes")
 REPORT_PREFIX = "- `python -m pose_lab.report "
 
 
@@ -87,7 +88,8 @@ def _superseded(old_line: str, new_commands: Sequence[tuple[str | None, dict[str
     if old is None:
         return False
     label, inputs = old
-    return any(new_label == label and all(folders <= new_inputs.get(key, set()) for key, folders in inputs.items())
+    # A command whose inputs are not known here is kept: nothing shows that a new one remakes its sections.
+    return bool(inputs) and any(new_label == label and all(folders <= new_inputs.get(key, set()) for key, folders in inputs.items())
                for new_label, new_inputs in new_commands)
 
 
