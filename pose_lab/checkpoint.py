@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 import pose_lab
 from pose_lab.errors import PoseLabError
 from pose_lab.module import PoseLitModule
-from pose_lab.phases import PARAMETER_GROUPS
+from pose_lab.phases import PARAMETER_GROUPS, valid_groups
 
 # The committed default model (README: Model card): what predict, evaluate and the exercise commands use when
 # ckpt is null.
@@ -107,8 +107,7 @@ def load_weights(module: PoseLitModule, path: str | Path, groups: Sequence[str] 
     checkpoint = _read(path)
     state = checkpoint["state_dict"]
     if groups is not None:
-        unknown = sorted(set(groups) - set(PARAMETER_GROUPS))
-        if unknown or not groups:
+        if not valid_groups(groups):
             raise CheckpointError(f"init_groups must be a non-empty subset of {PARAMETER_GROUPS}, got {list(groups)}")
         prefixes = tuple(f"net.{group}." for group in groups)
         state = {name: value for name, value in state.items() if name.startswith(prefixes)}

@@ -19,12 +19,17 @@ from pose_lab.models.network import TRAINED_BY
 PARAMETER_GROUPS: tuple[str, ...] = tuple(group for groups in TRAINED_BY.values() for group in groups)
 
 
+def valid_groups(groups: Sequence[str]) -> bool:
+    """Whether `groups` is a non-empty subset of PARAMETER_GROUPS (a phase's groups, or those taken from
+    phase.init_from)."""
+    return bool(groups) and set(groups) <= set(PARAMETER_GROUPS)
+
+
 class TrainOnly(L.Callback):
     """Train only the named groups of `pl_module.net`; freeze the others, BatchNorm statistics included."""
 
     def __init__(self, groups: Sequence[str]) -> None:
-        unknown = sorted(set(groups) - set(PARAMETER_GROUPS))
-        if unknown or not groups:
+        if not valid_groups(groups):
             raise ValueError(f"phase groups must be a non-empty subset of {PARAMETER_GROUPS}, got {list(groups)}")
         self.groups = tuple(groups)
 
