@@ -104,21 +104,20 @@ def checkpoint_fingerprint(checkpoint: str | Path) -> str:
 def load_weights(module: PoseLitModule, path: str | Path, groups: Sequence[str] | None = None) -> None:
     """Initialise `module` from another checkpoint (e.g. the pretrain phase's best) of the same variant; with
     `groups`, only those parameter groups (phases.PARAMETER_GROUPS), and the others keep their initial weights."""
-    checkpoint = _read(path)
-    state = checkpoint["state_dict"]
-    if groups is not None:
-        if not valid_groups(groups):
-            raise CheckpointError(f"init_groups must be a non-empty subset of {PARAMETER_GROUPS}, got {list(groups)}")
-        prefixes = tuple(f"net.{group}." for group in groups)
-        state = {name: value for name, value in state.items() if name.startswith(prefixes)}
+    partial = groups is not None
+    if partial and not valid_groups(groups):
+        raise CheckpointError(f"init_groups must be a non-empty subset of {PARAMETER_GROUPS}, got {list(groups)}")
+    prefixes = tuple(f"net.{group}." for group in groups) if partial else ("",)
+    state = {name: value for name, value in _read(path)["state_dict"].items() if name.startswith(prefixes)}
     try:
-        missing, _ = module.load_state_dict(state, strict=groups is None)
+        # strict for a whole network; a partial load leaves the other groups' weights missing on purpose
+        missing, _ = module.load_state_dict(state, strict=not partial)
     except RuntimeError as error:
         raise CheckpointError(
             f"cannot initialise from {path}: it holds a different network (another model variant or "
             f"input size?): {error}"
         ) from error
-    lacking = [name for name in missing if name.startswith(prefixes)] if groups is not None else []
+    lacking = [name for name in missing if name.startswith(prefixes)]
     if lacking:
         raise CheckpointError(f"cannot initialise {list(groups)} from {path}: it lacks {lacking[:3]} "
                               f"({len(lacking)} weights); is it another model variant?")

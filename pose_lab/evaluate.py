@@ -24,13 +24,10 @@ from tqdm import tqdm
 from pose_lab import skeleton
 from pose_lab.checkpoint import checkpoint_fingerprint, checkpoint_path, load_module
 from pose_lab.errors import exit_on_user_error
+from pose_lab.evaluation_record import INFERENCE_SETTINGS, OUTPUTS
 from pose_lab.jsonfile import write_json
 from pose_lab.metrics import PCK_PROTOCOLS, inversion_hits, pck_hits
 from pose_lab.models.flip_test import FlipAveraged
-from pose_lab.module import OUTPUTS
-
-# The inference-time settings of conf/evaluate.yaml, recorded in metrics.json (heatmap_refine null: the checkpoint's).
-INFERENCE_SETTINGS: tuple[str, ...] = ("flip_test", "heatmap_refine")
 
 
 def _device(name: str) -> torch.device:

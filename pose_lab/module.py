@@ -17,10 +17,9 @@ from torch import Tensor, nn
 from pose_lab.codecs.heatmap import GaussianHeatmap
 from pose_lab.codecs.regression import RegressionLabel
 from pose_lab.data.geometry import apply_affine
+from pose_lab.evaluation_record import OUTPUTS
 from pose_lab.metrics import PCK_PROTOCOLS, make_pck
 from pose_lab.models.network import TRAINED_BY, PoseOutput
-
-OUTPUTS = ("regression", "heatmap")
 
 
 class PoseLitModule(L.LightningModule):

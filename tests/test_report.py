@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,10 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from pose_lab.errors import PoseLabError
+from pose_lab.evaluation_record import INFERENCE_SETTINGS
 from pose_lab.paths import RUN_OVERRIDES
 from pose_lab.report import report
+from pose_lab.reporting.evaluations import ROW_SETTINGS, SETTING_NOTES
 from pose_lab.reporting.variants import REPORT_TABLE1
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
@@ -628,6 +632,26 @@ def test_evaluations_of_one_checkpoint_file_from_two_clones_compare_by_content(t
         report(_cfg(tmp_path, sweep, None, f"evaluations=[{here},{changed}]"))
 
 
+def test_every_row_setting_of_an_evaluation_is_explained() -> None:
+    assert set(SETTING_NOTES) == set(ROW_SETTINGS) == {*INFERENCE_SETTINGS, "subset"}
+
+
+def test_evaluation_on_the_training_images_shows_the_fit(tmp_path: Path, sweep: Path) -> None:
+    test = _write_evaluation(tmp_path / "evals" / "test", (58.4, 70.4), inversions=(6.6, 10.8))
+    train = _write_evaluation(tmp_path / "evals" / "train", (79.5, 87.9), inversions=(2.4, 4.5), subset="train",
+                              num_images=900)
+    markdown = Path(report(_cfg(tmp_path, sweep, None, f"evaluations=[{test},{train}]", "label=shipped")
+                           )["output"]).read_text()
+    assert "## Fit: one checkpoint on the images it was trained on and on new ones: shipped" in markdown
+    assert "| `test` | as trained | 58.4 | 70.4 |" in markdown
+    assert ("| `train` | `subset=train` (900 images) | 79.5 (+21.1) | 87.9 (+17.5) | 80.5 (+21.1) | 88.9 (+17.5) "
+            "| 2.4 | 4.5 |") in markdown
+    assert "`subset=train` scores the images" in markdown and "`flip_test=true` averages" not in markdown
+    other_split = _write_evaluation(tmp_path / "evals" / "seed_split", (50.0, 60.0), split="seed")
+    with pytest.raises(PoseLabError, match="differs from the control .* in split"):
+        report(_cfg(tmp_path, sweep, None, f"evaluations=[{test},{other_split}]"))
+
+
 def _runtimes_bench(path: Path) -> Path:
     """A bench.json of one checkpoint in eager torch (NCHW, NHWC), torch.compile (NHWC) and ONNX Runtime."""
     sides = (("torch", False, 20.0), ("torch", True, 16.0), ("torch-compile", True, 10.0), ("onnxruntime", None, 5.0))
@@ -682,3 +706,10 @@ def test_variant_tables_show_channels_last_records_when_both_formats_were_timed(
     bench_json.write_text(json.dumps(bench))
     markdown = Path(report(_cfg(tmp_path, sweep, bench_json))["output"]).read_text()
     assert "99.0" not in markdown and "12.3 / 8.8" in markdown
+
+
+def test_report_loads_without_lightning() -> None:
+    """The report reads JSON and YAML; importing Lightning (seconds) for it would be a stray dependency."""
+    probe = "import sys, pose_lab.report; print('lightning' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
