@@ -38,6 +38,7 @@ SETTINGS_ADDED_SINCE: dict[str, Any] = {
     "model.loss.coordinate.occluded_weight": 1.0,  # before it, occluded joints counted as visible ones
     "model.net.regression_inputs": [],  # before it, the regression branch read its tap alone
     "phase.init_groups": None,  # before it, phase.init_from gave every weight
+    "model.net.regression_readout": "dense",  # before it, the regression branch had BlazePose's dense head
 }
 # Where a run was made (dotted-key prefixes: its folders, its copy of the data, its resume): a rerun elsewhere need
 # not bring them back.

@@ -32,6 +32,7 @@ from pose_lab.export import (
     onnx_beside,
 )
 from pose_lab.inference import PoseEstimator
+from pose_lab.models.network import BlazePoseNet
 from pose_lab.quantize import QUANTIZED_METADATA_KEY, SETTINGS_METADATA_KEY, recorded_settings
 from pose_lab.runtime import OUTPUTS, PATHS, onnx_session
 
@@ -90,6 +91,14 @@ def test_every_variant_exports_and_matches_pytorch(model: str, path: str, tmp_pa
     assert isinstance(session.get_inputs()[0].shape[0], str), "the batch dimension is not dynamic"
     worst = check_parity(net, file, batches=(1, 3))
     assert max(worst.values()) <= TOLERANCE, f"{model}/{path}: ONNX Runtime vs PyTorch max abs diff {worst}"
+
+
+def test_soft_argmax_readout_exports_and_matches_pytorch(tmp_path: Path) -> None:
+    net = _varied(BlazePoseNet(input_size=SIZE, regression_readout="soft_argmax")).eval()
+    file = tmp_path / "soft_argmax.onnx"
+    assert export_onnx(net, "regression", file) == "dynamo"
+    worst = check_parity(net, file, batches=(1, 3))
+    assert max(worst.values()) <= TOLERANCE, f"ONNX Runtime vs PyTorch max abs diff {worst}"
 
 
 def test_export_command_on_a_checkpoint(smoke_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

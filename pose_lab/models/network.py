@@ -42,6 +42,12 @@ REGRESSION_TAPS: dict[str, int] = {"conv10": 0, "conv9": 1}  # tap → first mir
 # (CoordConv, Liu et al. 2018); "heatmaps", the heatmap head's output pooled to the tap's size, which costs the
 # regression path the decoder tail and head that it skips otherwise.
 REGRESSION_INPUTS: tuple[str, ...] = ("coords", "heatmaps")
+# How the regression branch turns its last stage (S/32) into coordinates: "dense", BlazePose's Conv_15 blocks down
+# to 2×2, flattened into linear heads; "soft_argmax", one logit map and one x, y offset map per joint on the S/32
+# grid, the coordinates the softmax-weighted mean of cell centre plus offset (integral regression, Sun et al.
+# 2018; DSNT, Nibali et al. 2018): it keeps where in the grid the evidence is, which the flattened linear head has
+# to learn for every position anew, and the offsets reach joints beyond the outer cells' centres.
+REGRESSION_READOUTS: tuple[str, ...] = ("dense", "soft_argmax")
 BRIDGE_LEVEL = "conv9"
 # "conv11" is the S/2 feature map between Conv_11's separable conv and its 1×1 heatmap conv.
 ATTENTION_PLACEMENTS: tuple[str, ...] = (*ENCODER_STAGES, "conv11")
@@ -235,8 +241,11 @@ class RegressionBranch(nn.Module):
         tail_units: int,
         inputs: Sequence[str] = (),
         heatmap_channels: int = 0,
+        readout: str = "dense",
     ) -> None:
         super().__init__()
+        if readout not in REGRESSION_READOUTS:
+            raise ValueError(f"unknown regression_readout {readout!r}; valid: {', '.join(REGRESSION_READOUTS)}")
         if tap not in REGRESSION_TAPS:
             raise ValueError(f"unknown regression_tap {tap!r}; valid taps: {', '.join(REGRESSION_TAPS)}")
         unknown = sorted(set(inputs) - set(REGRESSION_INPUTS))
@@ -258,20 +267,27 @@ class RegressionBranch(nn.Module):
             }
         )
         width = encoder_channels[-1]
-        self.conv15 = nn.Sequential(BlazeBlock(width, width, tail_units), BlazeBlock(width, width, tail_units))
-        final_size = _ceil_half(_ceil_half(input_size // 32))
-        features = width * final_size**2
-        # The flattened features are large and all positive (post-ReLU residual stacks, mean ~9, fan-in
-        # ~1000): Adam moves every head weight by ~lr in the same direction, so one step shifts the outputs
-        # by ~fan_in * lr * mean ~ 10 on [0, 1] targets. Normalising them first keeps steps proportionate.
-        self.norm = nn.LayerNorm(features)
-        self.coords = nn.Linear(features, num_joints * 2)
+        self.readout = readout
+        # The stages' features are large and all positive (post-ReLU residual stacks, mean ~9, fan-in ~1000):
+        # Adam moves every head weight by ~lr in the same direction, so one step shifts the outputs by
+        # ~fan_in * lr * mean ~ 10 on [0, 1] targets. Normalising them first keeps steps proportionate.
+        # Zero weights start every image at the frame centre (a flat softmax's mean) with visibility 0.5
+        # instead of at outputs of std ~5 and saturated visibility logits; the heads grow from there.
+        if readout == "dense":
+            self.conv15 = nn.Sequential(BlazeBlock(width, width, tail_units), BlazeBlock(width, width, tail_units))
+            features = width * _ceil_half(_ceil_half(input_size // 32)) ** 2
+            self.norm = nn.LayerNorm(features)
+            self.coords = nn.Linear(features, num_joints * 2)
+            nn.init.zeros_(self.coords.weight)
+            nn.init.constant_(self.coords.bias, 0.5)
+        else:
+            features = width  # pooled over the cells, for the visibility head
+            self.norm = nn.GroupNorm(1, width)  # over channels and cells: keeps the contrast between cells
+            self.maps = nn.Conv2d(width, num_joints * 3, 1)  # per joint: logits, x offset, y offset
+            nn.init.zeros_(self.maps.weight)
+            nn.init.zeros_(self.maps.bias)
         self.visibility = nn.Linear(features, num_joints)
-        # Zero weights start every image at the frame centre with visibility 0.5 instead of at outputs of
-        # std ~5 and saturated visibility logits; the heads grow from there.
-        for head in (self.coords, self.visibility):
-            nn.init.zeros_(head.weight)
-        nn.init.constant_(self.coords.bias, 0.5)
+        nn.init.zeros_(self.visibility.weight)
         nn.init.zeros_(self.visibility.bias)
 
     def _tap(self, features: Mapping[str, Tensor], heatmaps: Tensor | None) -> Tensor:
@@ -294,9 +310,23 @@ class RegressionBranch(nn.Module):
         x = self._tap(features, heatmaps).detach()
         for stage, skip in zip(self.stages.values(), self.skips):
             x = stage(x, features[skip].detach())
+        if self.readout == "soft_argmax":
+            return self._soft_argmax(self.norm(x))
         x = self.norm(self.conv15(x).flatten(1))
         coords = self.coords(x).view(-1, self.num_joints, 2)
         visibility = torch.sigmoid(self.visibility(x)).unsqueeze(-1)
+        return coords, visibility
+
+    def _soft_argmax(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Normalised last-stage features (B, C, h, w) → coords (B, K, 2), visibility (B, K, 1); see
+        REGRESSION_READOUTS. Offsets are in cells, so one step moves a joint by about as much at any grid size."""
+        batch, _, height, width = x.shape
+        maps = self.maps(x).reshape(batch, self.num_joints, 3, height * width)
+        weights = torch.softmax(maps[:, :, 0], dim=-1).unsqueeze(2)  # (B, K, 1, hw)
+        cell = torch.tensor([1.0 / width, 1.0 / height], dtype=x.dtype, device=x.device).view(1, 1, 2, 1)
+        positions = _cell_coordinates(x).flatten(2).unsqueeze(1) + maps[:, :, 1:] * cell  # (B, K, 2, hw)
+        coords = (weights * positions).sum(-1)
+        visibility = torch.sigmoid(self.visibility(x.mean(dim=(2, 3)))).unsqueeze(-1)
         return coords, visibility
 
 
@@ -311,6 +341,7 @@ class BlazePoseNet(nn.Module):
     added at the conv9 level; it belongs to the heatmap branch, the only branch it feeds with gradients.
     `regression_inputs` names maps the regression branch reads beside its tap (REGRESSION_INPUTS): an
     experiment of pose_lab's, not the report's; with "heatmaps" the regression path runs the whole heatmap branch.
+    `regression_readout` (REGRESSION_READOUTS), pose_lab's too: "dense" is BlazePose's flatten-and-linear head.
     `extra_heatmap_prior` is the probability the `extra_heatmaps` (sigmoid) start at, where their loss wants
     another background than the joints' 0: the §4.2 reading that trains them towards 1 − H_j' needs ~0.99,
     which the head's bias cannot reach from 0.01 in a short run (Adam moves it about lr per step). None keeps
@@ -334,6 +365,7 @@ class BlazePoseNet(nn.Module):
         bridge: nn.Module | None = None,
         extra_heatmap_prior: float | None = None,
         regression_inputs: Sequence[str] = (),
+        regression_readout: str = "dense",
     ) -> None:
         super().__init__()
         if extra_heatmap_prior is not None and not (
@@ -392,6 +424,7 @@ class BlazePoseNet(nn.Module):
             tail_units=regression_units,
             inputs=regression_inputs,
             heatmap_channels=num_joints + extra_heatmaps,
+            readout=regression_readout,
         )
 
     def _features(self, x: Tensor, until: str) -> dict[str, Tensor]:

@@ -92,9 +92,10 @@ def _grads(module: nn.Module) -> list[torch.Tensor | None]:
     return [p.grad for p in module.parameters()]
 
 
+@pytest.mark.parametrize("readout", ["dense", "soft_argmax"])
 @pytest.mark.parametrize("tap", ["conv9", "conv10"])
-def test_regression_loss_does_not_reach_backbone_or_heatmap_branch(tap: str) -> None:
-    net = BlazePoseNet(input_size=64, regression_tap=tap, bridge=DummyBridge()).train()
+def test_regression_loss_does_not_reach_backbone_or_heatmap_branch(tap: str, readout: str) -> None:
+    net = BlazePoseNet(input_size=64, regression_tap=tap, bridge=DummyBridge(), regression_readout=readout).train()
     out = net(_inputs(64))
     (out.coords.square().mean() + out.visibility.mean()).backward()
     assert all(g is None for g in _grads(net.backbone) + _grads(net.heatmap_branch))
@@ -225,6 +226,7 @@ def test_bridge_of_wrong_shape_is_rejected() -> None:
         ({"attention": {"conv3": "no_such_attention"}}, "not a timm attention name"),
         ({"encoder_channels": (48, 96, 192)}, "need 4 entries"),
         ({"regression_inputs": ["offsets"]}, "coords, heatmaps"),
+        ({"regression_readout": "linear"}, "dense, soft_argmax"),
     ],
 )
 def test_bad_names_raise(kwargs: dict, message: str) -> None:
@@ -291,9 +293,10 @@ def test_upsample_doubles_resolution(kind: str) -> None:
     assert make_upsample(kind, 6)(torch.randn(2, 6, 3, 4)).shape == (2, 6, 6, 8)
 
 
-def test_regression_heads_start_at_the_frame_centre_with_even_visibility() -> None:
+@pytest.mark.parametrize("readout", ["dense", "soft_argmax"])
+def test_regression_heads_start_at_the_frame_centre_with_even_visibility(readout: str) -> None:
     # Default-initialised heads start far outside [0, 1] and saturate visibility; training then stalls.
-    out = BlazePoseNet(input_size=64).train()(_inputs(64))
+    out = BlazePoseNet(input_size=64, regression_readout=readout).train()(_inputs(64))
     assert torch.allclose(out.coords, torch.full_like(out.coords, 0.5))
     assert torch.allclose(out.visibility, torch.full_like(out.visibility, 0.5))
 
@@ -331,3 +334,29 @@ def test_coordinate_maps_give_each_cell_centre_as_a_fraction_of_the_frame() -> N
     assert maps.shape == (2, 2, 4, 8)
     torch.testing.assert_close(maps[1, 0, 3], (torch.arange(8) + 0.5) / 8)  # x along the width, every row
     torch.testing.assert_close(maps[0, 1, :, 5], (torch.arange(4) + 0.5) / 4)  # y down the height
+
+
+class _FixedMaps(nn.Module):
+    """Stands in for the soft-argmax head's 1×1 conv: the same logit and offset maps for every input."""
+
+    def __init__(self, maps: torch.Tensor) -> None:
+        super().__init__()
+        self.fixed = maps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fixed.expand(x.shape[0], -1, -1, -1)
+
+
+def test_soft_argmax_gives_the_peak_cells_position_plus_its_offset_in_cells() -> None:
+    net = BlazePoseNet(input_size=64, regression_readout="soft_argmax").eval()  # last stage: 2×2 cells
+    maps = torch.zeros(1, NUM_JOINTS * 3, 2, 2)
+    maps[0, 0, 1, 0] = 50.0  # joint 0: row 1, column 0
+    maps[0, 1, 1, 0], maps[0, 2, 1, 0] = -0.5, 0.25  # its offsets there: half a cell left, a quarter down
+    maps[0, 3, 0, 1] = 50.0  # joint 1: row 0, column 1, offset half a cell right: the frame's right edge
+    maps[0, 4, 0, 1] = 0.5
+    net.regression_branch.maps = _FixedMaps(maps)
+    with torch.no_grad():
+        coords, _ = net.forward_regression(_inputs(64))
+    torch.testing.assert_close(coords[:, 0], torch.tensor([[0.0, 0.875]] * 2))
+    torch.testing.assert_close(coords[:, 1], torch.tensor([[1.0, 0.25]] * 2))
+    torch.testing.assert_close(coords[:, 2], torch.tensor([[0.5, 0.5]] * 2))  # flat logits: the grid's mean
