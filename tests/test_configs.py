@@ -139,6 +139,8 @@ DERIVED_CHANGES = {
     "lsp192_sigma3_l1_150_reg120": LONGER_REGRESSION,
     "lsp192_sigma3_l1_150_wide": WIDER_NETWORK,
     "lsp192_sigma3_l1_150_wide_reg120": WIDER_NETWORK | LONGER_REGRESSION,
+    "lsp192_sigma3_l1_150_wide_softargmax": WIDER_NETWORK | LONGER_REGRESSION
+    | {"model.net.regression_readout": ("dense", "soft_argmax")},
 }
 
 
