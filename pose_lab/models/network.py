@@ -228,7 +228,9 @@ class HeatmapBranch(nn.Module):
 
 
 class RegressionBranch(nn.Module):
-    """Conv_MOD/Conv_12..Conv_15 encoder on stop-gradient features, Conv_16 coordinates, Conv_17 visibility."""
+    """Conv_MOD/Conv_12..Conv_15 encoder on stop-gradient features, Conv_16 coordinates, Conv_17 visibility; with
+    the "soft_argmax" readout (REGRESSION_READOUTS) the encoder stops at Conv_14 and a 1×1 conv gives each joint's
+    logit and offset maps there."""
 
     def __init__(
         self,
