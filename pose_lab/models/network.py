@@ -321,7 +321,7 @@ class RegressionBranch(nn.Module):
 
     def _soft_argmax(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Normalised last-stage features (B, C, h, w) → coords (B, K, 2), visibility (B, K, 1); see
-        REGRESSION_READOUTS. Offsets are in cells, so one step moves a joint by about as much at any grid size."""
+        REGRESSION_READOUTS. Offsets are in cells: ±0.5 reaches a cell's edges at any grid size."""
         batch, _, height, width = x.shape
         maps = self.maps(x).reshape(batch, self.num_joints, 3, height * width)
         weights = torch.softmax(maps[:, :, 0], dim=-1).unsqueeze(2)  # (B, K, 1, hw)
