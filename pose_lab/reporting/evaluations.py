@@ -10,7 +10,7 @@ from typing import Any
 from omegaconf import ListConfig, OmegaConf
 
 from pose_lab.errors import PoseLabError
-from pose_lab.evaluation_record import INFERENCE_SETTINGS, OUTPUTS
+from pose_lab.evaluation_record import OUTPUTS
 from pose_lab.paths import CONF_DIR, shown_path
 from pose_lab.reporting.markdown import PCK_TITLES, heading, markdown_table
 from pose_lab.reporting.runs import METRICS_FILE, load_json, split_label
@@ -19,9 +19,8 @@ from pose_lab.rerun import override_value, read_yaml
 # metrics.json keys of `pose_lab.evaluate` that every evaluation in one table must share, besides the checkpoint
 # (compared by content where recorded, see same_checkpoint).
 EVALUATION_SHARED: tuple[str, ...] = ("split",)
-# The settings a row may change from the control: the inference-time ones, and the images scored.
-ROW_SETTINGS: tuple[str, ...] = (*INFERENCE_SETTINGS, "subset")
-# What each row setting does, for the table's caption.
+# The settings a row may change from the control (the inference-time ones, and the images scored), with what each
+# does, for the table's caption.
 SETTING_NOTES: dict[str, str] = {
     "flip_test": "`flip_test=true` averages each image's answer with its mirror image's (twice the compute)",
     "heatmap_refine": "`heatmap_refine` replaces the checkpoint's sub-pixel step of heatmap decoding",
@@ -29,6 +28,7 @@ SETTING_NOTES: dict[str, str] = {
               "augmentation): its gap to the test row is what the network learned that does not carry to new "
               "people, and its distance from 100 % what it has not learned at all",
 }
+ROW_SETTINGS: tuple[str, ...] = tuple(SETTING_NOTES)
 # The protocol whose misses the inversion columns count (evaluate records them for every protocol).
 INVERSION_PROTOCOL = "pckh@0.5"
 
