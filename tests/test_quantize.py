@@ -17,9 +17,11 @@ from pose_lab.data.lsp import load_lsp
 from pose_lab.errors import PoseLabError
 from pose_lab.export import export, export_onnx, onnx_metadata
 from pose_lab.inference import PoseEstimator, prepare
+from pose_lab.models.network import REGRESSION_READOUTS, BlazePoseNet
 from pose_lab import quantize
 from pose_lab.quantize import QUANTIZED_METADATA_KEY, calibration_inputs, calibration_stride, quantize_int8
 from pose_lab.runtime import onnx_session
+from pose_lab.skeleton import NUM_JOINTS
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 TINY_SPLIT = "{train: [1, 8], val: [9, 12], test: [13, 16]}"
@@ -105,21 +107,29 @@ def test_int8_calibrated_a_range_at_a_time_matches_it_calibrated_at_once(
     assert np.abs(coords8 - coords).max() < 0.02
 
 
-def test_the_float_modules_stay_in_float(smoke_checkpoint: Path, tmp_path: Path) -> None:
-    module, config = load_module(smoke_checkpoint)
-    assert set(quantize.FLOAT_MODULES) <= {f"net.{name}" for name, _ in module.net.named_modules()}
+def test_every_float_module_belongs_to_a_regression_readout() -> None:
+    names = {f"net.{name}" for readout in REGRESSION_READOUTS
+             for name, _ in BlazePoseNet(input_size=64, regression_readout=readout).named_modules()}
+    assert set(quantize.FLOAT_MODULES) <= names
+
+
+@pytest.mark.parametrize("readout", REGRESSION_READOUTS)
+def test_the_float_modules_stay_in_float(readout: str, tmp_path: Path) -> None:
+    net = BlazePoseNet(input_size=64, regression_readout=readout).eval()
     fp32 = tmp_path / "regression.onnx"
-    export_onnx(module.net, "regression", fp32, onnx_metadata(config, "regression", smoke_checkpoint))
+    export_onnx(net, "regression", fp32)
     exported = onnx.load(str(fp32))
     kept = set(quantize.nodes_of_modules(exported, quantize.FLOAT_MODULES))
-    heads = {node.name for node in exported.graph.node if node.op_type in ("Gemm", "MatMul")}
-    size = config.data.input_size
-    calibration = [np.random.default_rng(i).normal(size=(1, 3, size, size)).astype(np.float32) for i in range(4)]
+    # The readout's heads: the linear layers, and the soft-argmax head's 1×1 conv to K×3 maps.
+    shapes = {tensor.name: tuple(tensor.dims) for tensor in exported.graph.initializer}
+    heads = {node.name for node in exported.graph.node if node.op_type in ("Gemm", "MatMul")
+             or node.op_type == "Conv" and shapes.get(node.input[1], ())[:1] == (3 * NUM_JOINTS,)}
+    calibration = [np.random.default_rng(i).normal(size=(1, 3, 64, 64)).astype(np.float32) for i in range(4)]
     quantized = onnx.load(str(quantize_int8(fp32, tmp_path / "int8.onnx", calibration)))
     dequantized = {name for node in quantized.graph.node if node.op_type == "DequantizeLinear" for name in node.output}
     int8_weights = {node.name: node.input[1] in dequantized for node in quantized.graph.node
                     if node.op_type in ("Conv", "Gemm", "MatMul")}
-    assert heads and heads <= kept  # the coordinate and visibility heads
+    assert len(heads) >= 2 and heads <= kept
     assert not any(int8_weights[name] for name in kept if name in int8_weights)
     assert sum(int8_weights[name] for name in int8_weights.keys() - kept) > 10
 
