@@ -32,7 +32,7 @@ from pose_lab.export import (
     onnx_beside,
 )
 from pose_lab.inference import PoseEstimator
-from pose_lab.models.network import BlazePoseNet
+from pose_lab.models.network import SOFT_ARGMAX_STAGES, BlazePoseNet
 from pose_lab.quantize import QUANTIZED_METADATA_KEY, SETTINGS_METADATA_KEY, recorded_settings
 from pose_lab.runtime import OUTPUTS, PATHS, onnx_session
 
@@ -93,9 +93,10 @@ def test_every_variant_exports_and_matches_pytorch(model: str, path: str, tmp_pa
     assert max(worst.values()) <= TOLERANCE, f"{model}/{path}: ONNX Runtime vs PyTorch max abs diff {worst}"
 
 
-def test_soft_argmax_readout_exports_and_matches_pytorch(tmp_path: Path) -> None:
-    net = _varied(BlazePoseNet(input_size=SIZE, regression_readout="soft_argmax")).eval()
-    file = tmp_path / "soft_argmax.onnx"
+@pytest.mark.parametrize("readout", sorted(SOFT_ARGMAX_STAGES))
+def test_soft_argmax_readouts_export_and_match_pytorch(readout: str, tmp_path: Path) -> None:
+    net = _varied(BlazePoseNet(input_size=SIZE, regression_readout=readout)).eval()
+    file = tmp_path / f"{readout}.onnx"
     assert export_onnx(net, "regression", file) == "dynamo"
     worst = check_parity(net, file, batches=(1, 3))
     assert max(worst.values()) <= TOLERANCE, f"ONNX Runtime vs PyTorch max abs diff {worst}"

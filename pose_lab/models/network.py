@@ -46,8 +46,12 @@ REGRESSION_INPUTS: tuple[str, ...] = ("coords", "heatmaps")
 # to 2×2, flattened into linear heads; "soft_argmax", one logit map and one x, y offset map per joint on the S/32
 # grid, the coordinates the softmax-weighted mean of cell centre plus offset (integral regression, Sun et al.
 # 2018; DSNT, Nibali et al. 2018): it keeps where in the grid the evidence is, which the flattened linear head has
-# to learn for every position anew, and the offsets reach joints beyond the outer cells' centres.
-REGRESSION_READOUTS: tuple[str, ...] = ("dense", "soft_argmax")
+# to learn for every position anew, and the offsets reach joints beyond the outer cells' centres;
+# "soft_argmax_s16", the same on the S/16 grid, reading the S/16 stage beside the S/32 stage's output upsampled:
+# cells half as wide for the joints' finer placement, with the coarser stage's wider view.
+REGRESSION_READOUTS: tuple[str, ...] = ("dense", "soft_argmax", "soft_argmax_s16")
+# The soft-argmax readouts' grids: how many of the last regression stages each reads, at the finest one's size.
+SOFT_ARGMAX_STAGES: dict[str, int] = {"soft_argmax": 1, "soft_argmax_s16": 2}
 BRIDGE_LEVEL = "conv9"
 # "conv11" is the S/2 feature map between Conv_11's separable conv and its 1×1 heatmap conv.
 ATTENTION_PLACEMENTS: tuple[str, ...] = (*ENCODER_STAGES, "conv11")
@@ -93,6 +97,12 @@ def _cell_coordinates(x: Tensor) -> Tensor:
     xs = (torch.arange(width, device=x.device, dtype=x.dtype) + 0.5) / width
     ys = (torch.arange(height, device=x.device, dtype=x.dtype) + 0.5) / height
     return torch.stack([xs.expand(height, width), ys.unsqueeze(1).expand(height, width)]).expand(batch, 2, -1, -1)
+
+
+def _on_finest_grid(maps: Sequence[Tensor]) -> Tensor:
+    """Feature maps, finest first → one (B, ΣC, h, w) map at the first's size, the others repeated to it."""
+    size = maps[0].shape[-2:]
+    return torch.cat([maps[0], *(nn.functional.interpolate(x, size=size, mode="nearest") for x in maps[1:])], dim=1)
 
 
 def _ceil_half(n: int) -> int:
@@ -229,8 +239,8 @@ class HeatmapBranch(nn.Module):
 
 class RegressionBranch(nn.Module):
     """Conv_MOD/Conv_12..Conv_15 encoder on stop-gradient features, Conv_16 coordinates, Conv_17 visibility; with
-    the "soft_argmax" readout (REGRESSION_READOUTS) the encoder stops at Conv_14 and a 1×1 conv gives each joint's
-    logit and offset maps there."""
+    a soft-argmax readout (REGRESSION_READOUTS) the encoder stops at Conv_14 and a 1×1 conv gives each joint's
+    logit and offset maps on the grid of SOFT_ARGMAX_STAGES."""
 
     def __init__(
         self,
@@ -283,9 +293,10 @@ class RegressionBranch(nn.Module):
             nn.init.zeros_(self.coords.weight)
             nn.init.constant_(self.coords.bias, 0.5)
         else:
-            features = width  # pooled over the cells, for the visibility head
-            self.norm = nn.GroupNorm(1, width)  # over channels and cells: keeps the contrast between cells
-            self.maps = nn.Conv2d(width, num_joints * 3, 1)  # per joint: logits, x offset, y offset
+            self.grid_stages = SOFT_ARGMAX_STAGES[readout]
+            features = sum(encoder_channels[-self.grid_stages:])  # pooled over the cells, for the visibility head
+            self.norm = nn.GroupNorm(1, features)  # over channels and cells: keeps the contrast between cells
+            self.maps = nn.Conv2d(features, num_joints * 3, 1)  # per joint: logits, x offset, y offset
             nn.init.zeros_(self.maps.weight)
             nn.init.zeros_(self.maps.bias)
         self.visibility = nn.Linear(features, num_joints)
@@ -310,10 +321,12 @@ class RegressionBranch(nn.Module):
         (B, K, 2), visibility (B, K, 1)."""
         # Stop-gradients (BlazePose §3): the regression loss must not reshape the heatmap features.
         x = self._tap(features, heatmaps).detach()
+        outputs = []
         for stage, skip in zip(self.stages.values(), self.skips):
             x = stage(x, features[skip].detach())
-        if self.readout == "soft_argmax":
-            return self._soft_argmax(self.norm(x))
+            outputs.append(x)
+        if self.readout != "dense":
+            return self._soft_argmax(self.norm(_on_finest_grid(outputs[-self.grid_stages:])))
         x = self.norm(self.conv15(x).flatten(1))
         coords = self.coords(x).view(-1, self.num_joints, 2)
         visibility = torch.sigmoid(self.visibility(x)).unsqueeze(-1)

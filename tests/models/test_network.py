@@ -9,7 +9,7 @@ from torch import nn
 from pose_lab.models.blocks.blaze import BlazeBlock
 from pose_lab.models.blocks.separable import SeparableConv
 from pose_lab.models.blocks.upsample import make_upsample
-from pose_lab.models.network import BlazePoseNet, PoseOutput
+from pose_lab.models.network import REGRESSION_READOUTS, BlazePoseNet, PoseOutput
 from pose_lab.skeleton import NUM_JOINTS
 
 GROUPS = ("backbone", "heatmap_branch", "regression_branch")
@@ -92,7 +92,7 @@ def _grads(module: nn.Module) -> list[torch.Tensor | None]:
     return [p.grad for p in module.parameters()]
 
 
-@pytest.mark.parametrize("readout", ["dense", "soft_argmax"])
+@pytest.mark.parametrize("readout", REGRESSION_READOUTS)
 @pytest.mark.parametrize("tap", ["conv9", "conv10"])
 def test_regression_loss_does_not_reach_backbone_or_heatmap_branch(tap: str, readout: str) -> None:
     net = BlazePoseNet(input_size=64, regression_tap=tap, bridge=DummyBridge(), regression_readout=readout).train()
@@ -293,7 +293,7 @@ def test_upsample_doubles_resolution(kind: str) -> None:
     assert make_upsample(kind, 6)(torch.randn(2, 6, 3, 4)).shape == (2, 6, 6, 8)
 
 
-@pytest.mark.parametrize("readout", ["dense", "soft_argmax"])
+@pytest.mark.parametrize("readout", REGRESSION_READOUTS)
 def test_regression_heads_start_at_the_frame_centre_with_even_visibility(readout: str) -> None:
     # Default-initialised heads start far outside [0, 1] and saturate visibility; training then stalls.
     out = BlazePoseNet(input_size=64, regression_readout=readout).train()(_inputs(64))
@@ -360,3 +360,15 @@ def test_soft_argmax_gives_the_peak_cells_position_plus_its_offset_in_cells() ->
     torch.testing.assert_close(coords[:, 0], torch.tensor([[0.0, 0.875]] * 2))
     torch.testing.assert_close(coords[:, 1], torch.tensor([[1.0, 0.25]] * 2))
     torch.testing.assert_close(coords[:, 2], torch.tensor([[0.5, 0.5]] * 2))  # flat logits: the grid's mean
+
+
+def test_soft_argmax_s16_reads_a_grid_of_half_the_cell_width() -> None:
+    net = BlazePoseNet(input_size=64, regression_readout="soft_argmax_s16").eval()  # S/16: 4×4 cells
+    maps = torch.zeros(1, NUM_JOINTS * 3, 4, 4)
+    maps[0, 0, 3, 1] = 50.0  # joint 0: row 3, column 1, centre (0.375, 0.875)
+    maps[0, 1, 3, 1] = 0.5  # half a cell right: an eighth of the frame
+    net.regression_branch.maps = _FixedMaps(maps)
+    with torch.no_grad():
+        coords, _ = net.forward_regression(_inputs(64))
+    torch.testing.assert_close(coords[:, 0], torch.tensor([[0.5, 0.875]] * 2))
+    torch.testing.assert_close(coords[:, 1], torch.tensor([[0.5, 0.5]] * 2))
