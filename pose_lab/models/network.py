@@ -49,9 +49,9 @@ REGRESSION_INPUTS: tuple[str, ...] = ("coords", "heatmaps")
 # to learn for every position anew, and the offsets reach joints beyond the outer cells' centres;
 # "soft_argmax_s16", the same on the S/16 grid, reading the S/16 stage beside the S/32 stage's output upsampled:
 # cells half as wide for the joints' finer placement, with the coarser stage's wider view.
-REGRESSION_READOUTS: tuple[str, ...] = ("dense", "soft_argmax", "soft_argmax_s16")
 # The soft-argmax readouts' grids: how many of the last regression stages each reads, at the finest one's size.
 SOFT_ARGMAX_STAGES: dict[str, int] = {"soft_argmax": 1, "soft_argmax_s16": 2}
+REGRESSION_READOUTS: tuple[str, ...] = ("dense", *SOFT_ARGMAX_STAGES)
 BRIDGE_LEVEL = "conv9"
 # "conv11" is the S/2 feature map between Conv_11's separable conv and its 1×1 heatmap conv.
 ATTENTION_PLACEMENTS: tuple[str, ...] = (*ENCODER_STAGES, "conv11")
