@@ -48,12 +48,11 @@ SETTINGS = {"quant_format": "QDQ", "per_channel": True, "activation_type": "QUIn
 # inputs are merged instead (that calibration then peaked at 4.4 GiB, /usr/bin/time -v).
 CALIBRATION_CHUNK = 25
 # Modules whose layers stay in float: the regression branch's readout, whichever it has (dense: its last block and
-# heads; soft-argmax: its map head). With every layer in int8 the shipped checkpoint's regression path scored 55.2
-# PCKh@0.5 on the LSP test images against 58.4 in fp32 (57.8 with these in float), and these layers run at the
-# branch's coarsest resolution, a small part of its compute (RESULTS.md, "Speed and accuracy against MediaPipe on
-# LSP" and "… every layer in int8"). A network lacks the other readout's modules: they match no node.
-FLOAT_MODULES = ("net.regression_branch.conv15", "net.regression_branch.norm", "net.regression_branch.coords",
-                 "net.regression_branch.maps", "net.regression_branch.visibility")
+# heads; soft-argmax: its map and visibility heads). With every layer in int8 the shipped checkpoint's regression
+# path scored 55.2 PCKh@0.5 on the LSP test images against 58.4 in fp32 (57.8 with these in float), and these layers
+# run at the branch's coarsest resolution, a small part of its compute (RESULTS.md, "Speed and accuracy against
+# MediaPipe on LSP" and "… every layer in int8").
+FLOAT_MODULES = ("net.regression_branch.readout",)
 # Where the dynamo exporter records the modules a node came from (a list of their names, as Python text).
 NAME_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
 

@@ -141,6 +141,8 @@ DERIVED_CHANGES = {
     "lsp192_sigma3_l1_150_wide_reg120": WIDER_NETWORK | LONGER_REGRESSION,
     "lsp192_sigma3_l1_150_wide_softargmax": WIDER_NETWORK | LONGER_REGRESSION
     | {"model.net.regression_readout": ("dense", "soft_argmax")},
+    "lsp192_sigma3_l1_150_wide_softargmax_s16": WIDER_NETWORK | LONGER_REGRESSION
+    | {"model.net.regression_readout": ("dense", "soft_argmax_s16")},
 }
 
 

@@ -144,7 +144,7 @@ def test_a_file_without_module_scopes_is_quantized_whole_with_a_warning(smoke_ch
     onnx.save(exported, str(fp32))
     size = config.data.input_size
     calibration = [np.random.default_rng(i).normal(size=(1, 3, size, size)).astype(np.float32) for i in range(2)]
-    with pytest.warns(UserWarning, match=r"legacy TorchScript exporter.*net\.regression_branch\.coords"):
+    with pytest.warns(UserWarning, match=r"legacy TorchScript exporter.*net\.regression_branch\.readout"):
         quantized = quantize_int8(fp32, tmp_path / "int8.onnx", calibration)
     assert ", 0 nodes in float" in {entry.key: entry.value for entry in onnx.load(str(quantized)).metadata_props}[
         quantize.QUANTIZED_METADATA_KEY]

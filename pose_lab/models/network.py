@@ -25,7 +25,9 @@ from timm.layers import create_attn
 from torch import Tensor, nn
 
 from pose_lab.models.blocks.blaze import BlazeBlock
+from pose_lab.models.blocks.dense_readout import DenseReadout
 from pose_lab.models.blocks.separable import SeparableConv
+from pose_lab.models.blocks.soft_argmax import SoftArgmaxReadout, cell_coordinates
 from pose_lab.models.blocks.upsample import make_upsample
 from pose_lab.skeleton import NUM_JOINTS
 
@@ -42,13 +44,10 @@ REGRESSION_TAPS: dict[str, int] = {"conv10": 0, "conv9": 1}  # tap → first mir
 # (CoordConv, Liu et al. 2018); "heatmaps", the heatmap head's output pooled to the tap's size, which costs the
 # regression path the decoder tail and head that it skips otherwise.
 REGRESSION_INPUTS: tuple[str, ...] = ("coords", "heatmaps")
-# How the regression branch turns its last stage (S/32) into coordinates: "dense", BlazePose's Conv_15 blocks down
-# to 2×2, flattened into linear heads; "soft_argmax", one logit map and one x, y offset map per joint on the S/32
-# grid, the coordinates the softmax-weighted mean of cell centre plus offset (integral regression, Sun et al.
-# 2018; DSNT, Nibali et al. 2018): it keeps where in the grid the evidence is, which the flattened linear head has
-# to learn for every position anew, and the offsets reach joints beyond the outer cells' centres;
-# "soft_argmax_s16", the same on the S/16 grid, reading the S/16 stage beside the S/32 stage's output upsampled:
-# cells half as wide for the joints' finer placement, with the coarser stage's wider view.
+# How the regression branch turns its stages into coordinates: "dense", BlazePose's Conv_15 blocks down to 2×2,
+# flattened into linear heads (blocks/dense_readout.py); "soft_argmax", a soft-argmax on the S/32 grid
+# (blocks/soft_argmax.py); "soft_argmax_s16", the same on the S/16 grid, reading the S/16 stage beside the S/32
+# stage's output upsampled: cells half as wide for the joints' finer placement, with the coarser stage's wider view.
 # The soft-argmax readouts' grids: how many of the last regression stages each reads, at the finest one's size.
 SOFT_ARGMAX_STAGES: dict[str, int] = {"soft_argmax": 1, "soft_argmax_s16": 2}
 REGRESSION_READOUTS: tuple[str, ...] = ("dense", *SOFT_ARGMAX_STAGES)
@@ -89,25 +88,6 @@ def joint_maps(heatmaps: Tensor, num_joints: int = NUM_JOINTS) -> Tensor:
 # from the heatmaps alone, since the regression branch reads it through stop-gradients.
 TRAINED_BY: dict[str, tuple[str, ...]] = {"heatmaps": ("backbone", "heatmap_branch"),
                                           "regression": ("regression_branch",)}
-
-
-def _cell_coordinates(x: Tensor) -> Tensor:
-    """(B, C, h, w) → (B, 2, h, w): each cell centre's x and y as fractions of the frame, like the coordinates."""
-    batch, _, height, width = x.shape
-    xs = (torch.arange(width, device=x.device, dtype=x.dtype) + 0.5) / width
-    ys = (torch.arange(height, device=x.device, dtype=x.dtype) + 0.5) / height
-    return torch.stack([xs.expand(height, width), ys.unsqueeze(1).expand(height, width)]).expand(batch, 2, -1, -1)
-
-
-def _on_finest_grid(maps: Sequence[Tensor]) -> Tensor:
-    """Feature maps, finest first → one (B, ΣC, h, w) map at the first's size, the others repeated to it."""
-    size = maps[0].shape[-2:]
-    return torch.cat([maps[0], *(nn.functional.interpolate(x, size=size, mode="nearest") for x in maps[1:])], dim=1)
-
-
-def _ceil_half(n: int) -> int:
-    """Output size of a stride-2 BlazeBlock (padded conv and ceil-mode pool) on n pixels."""
-    return -(-n // 2)
 
 
 def _attention(kind: str, channels: int, placement: str) -> nn.Module:
@@ -237,10 +217,22 @@ class HeatmapBranch(nn.Module):
         return self.activation(self.heatmap_conv(x))
 
 
+# Checkpoints written before the readouts became modules of their own (the committed ones among them) hold the
+# readout's weights directly under the branch: keys with these first names move under "readout." as they load.
+_READOUT_WEIGHTS_OF_OLD = ("conv15", "norm", "coords", "maps", "visibility")
+
+
+def _readout_weights_in_their_module(module: nn.Module, state_dict: dict[str, Tensor], prefix: str,
+                                     *_: object) -> None:
+    old = [key for key in state_dict
+           if key.startswith(prefix) and key[len(prefix):].split(".", 1)[0] in _READOUT_WEIGHTS_OF_OLD]
+    for key in old:
+        state_dict[f"{prefix}readout.{key[len(prefix):]}"] = state_dict.pop(key)
+
+
 class RegressionBranch(nn.Module):
-    """Conv_MOD/Conv_12..Conv_15 encoder on stop-gradient features, Conv_16 coordinates, Conv_17 visibility; with
-    a soft-argmax readout (REGRESSION_READOUTS) the encoder stops at Conv_14 and a 1×1 conv gives each joint's
-    logit and offset maps on the grid of SOFT_ARGMAX_STAGES."""
+    """Conv_MOD/Conv_12..Conv_14 encoder on stop-gradient features, then the readout of REGRESSION_READOUTS: dense
+    (Conv_15, Conv_16 coordinates, Conv_17 visibility) or a soft-argmax on the grid of SOFT_ARGMAX_STAGES."""
 
     def __init__(
         self,
@@ -278,30 +270,11 @@ class RegressionBranch(nn.Module):
                 )
             }
         )
-        width = encoder_channels[-1]
-        self.readout = readout
-        # The stages' features are large and all positive (post-ReLU residual stacks, mean ~9, fan-in ~1000):
-        # Adam moves every head weight by ~lr in the same direction, so one step shifts the outputs by
-        # ~fan_in * lr * mean ~ 10 on [0, 1] targets. Normalising them first keeps steps proportionate.
-        # Zero weights start every image at the frame centre (a flat softmax's mean) with visibility 0.5
-        # instead of at outputs of std ~5 and saturated visibility logits; the heads grow from there.
         if readout == "dense":
-            self.conv15 = nn.Sequential(BlazeBlock(width, width, tail_units), BlazeBlock(width, width, tail_units))
-            features = width * _ceil_half(_ceil_half(input_size // 32)) ** 2
-            self.norm = nn.LayerNorm(features)
-            self.coords = nn.Linear(features, num_joints * 2)
-            nn.init.zeros_(self.coords.weight)
-            nn.init.constant_(self.coords.bias, 0.5)
+            self.readout = DenseReadout(num_joints, encoder_channels[-1], input_size // 32, tail_units)
         else:
-            self.grid_stages = SOFT_ARGMAX_STAGES[readout]
-            features = sum(encoder_channels[-self.grid_stages:])  # pooled over the cells, for the visibility head
-            self.norm = nn.GroupNorm(1, features)  # over channels and cells: keeps the contrast between cells
-            self.maps = nn.Conv2d(features, num_joints * 3, 1)  # per joint: logits, x offset, y offset
-            nn.init.zeros_(self.maps.weight)
-            nn.init.zeros_(self.maps.bias)
-        self.visibility = nn.Linear(features, num_joints)
-        nn.init.zeros_(self.visibility.weight)
-        nn.init.zeros_(self.visibility.bias)
+            self.readout = SoftArgmaxReadout(num_joints, encoder_channels[-SOFT_ARGMAX_STAGES[readout]:])
+        self.register_load_state_dict_pre_hook(_readout_weights_in_their_module)
 
     def _tap(self, features: Mapping[str, Tensor], heatmaps: Tensor | None) -> Tensor:
         """The tap's features with the `inputs` maps appended as channels."""
@@ -309,7 +282,7 @@ class RegressionBranch(nn.Module):
         maps = [x]
         for name in self.inputs:
             if name == "coords":
-                maps.append(_cell_coordinates(x))
+                maps.append(cell_coordinates(x))
             else:
                 if heatmaps is None:
                     raise ValueError("this regression branch reads the heatmaps: pass the heatmap head's output")
@@ -324,25 +297,8 @@ class RegressionBranch(nn.Module):
         outputs = []
         for stage, skip in zip(self.stages.values(), self.skips):
             x = stage(x, features[skip].detach())
-            outputs.append(x)
-        if self.readout != "dense":
-            return self._soft_argmax(self.norm(_on_finest_grid(outputs[-self.grid_stages:])))
-        x = self.norm(self.conv15(x).flatten(1))
-        coords = self.coords(x).view(-1, self.num_joints, 2)
-        visibility = torch.sigmoid(self.visibility(x)).unsqueeze(-1)
-        return coords, visibility
-
-    def _soft_argmax(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Normalised last-stage features (B, C, h, w) → coords (B, K, 2), visibility (B, K, 1); see
-        REGRESSION_READOUTS. Offsets are in cells: ±0.5 reaches a cell's edges at any grid size."""
-        batch, _, height, width = x.shape
-        maps = self.maps(x).reshape(batch, self.num_joints, 3, height * width)
-        weights = torch.softmax(maps[:, :, 0], dim=-1).unsqueeze(2)  # (B, K, 1, hw)
-        cell = torch.tensor([1.0 / width, 1.0 / height], dtype=x.dtype, device=x.device).view(1, 1, 2, 1)
-        positions = _cell_coordinates(x).flatten(2).unsqueeze(1) + maps[:, :, 1:] * cell  # (B, K, 2, hw)
-        coords = (weights * positions).sum(-1)
-        visibility = torch.sigmoid(self.visibility(x.mean(dim=(2, 3)))).unsqueeze(-1)
-        return coords, visibility
+            outputs = [*outputs, x][-self.readout.stages_read:]
+        return self.readout(outputs)
 
 
 class BlazePoseNet(nn.Module):

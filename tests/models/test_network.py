@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from pose_lab.models.blocks.blaze import BlazeBlock
+from pose_lab.models.blocks.soft_argmax import cell_coordinates
 from pose_lab.models.blocks.separable import SeparableConv
 from pose_lab.models.blocks.upsample import make_upsample
 from pose_lab.models.network import REGRESSION_READOUTS, BlazePoseNet, PoseOutput
@@ -310,7 +311,7 @@ def test_regression_branch_reading_the_heatmaps_runs_the_head_and_stays_behind_s
     assert all(g is not None for g in _grads(net.regression_branch))
 
     net.eval()
-    nn.init.normal_(net.regression_branch.coords.weight)  # zero at start: every image at the frame centre
+    nn.init.normal_(net.regression_branch.readout.coords.weight)  # zero at start: every image at the frame centre
     called: list[str] = []
     net.heatmap_branch.conv11.register_forward_hook(lambda *_: called.append("conv11"))
     x = _inputs(64)
@@ -327,10 +328,24 @@ def test_regression_branch_reading_the_heatmaps_runs_the_head_and_stays_behind_s
         net.regression_branch(net._features(x, until="conv10"))
 
 
-def test_coordinate_maps_give_each_cell_centre_as_a_fraction_of_the_frame() -> None:
-    from pose_lab.models.network import _cell_coordinates
+@pytest.mark.parametrize("readout", REGRESSION_READOUTS)
+def test_weights_saved_before_the_readout_was_a_module_load_into_it(readout: str) -> None:
+    trained = BlazePoseNet(input_size=64, regression_readout=readout).eval()
+    for parameter in trained.regression_branch.readout.parameters():
+        nn.init.normal_(parameter)
+    state = trained.state_dict()
+    old_layout = {key.replace("regression_branch.readout.", "regression_branch."): value
+                  for key, value in state.items()}
+    assert old_layout.keys() != state.keys()
+    loaded = BlazePoseNet(input_size=64, regression_readout=readout).eval()
+    loaded.load_state_dict(old_layout)  # strict: every key placed
+    x = _inputs(64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.forward_regression(x), trained.forward_regression(x), rtol=0, atol=0)
 
-    maps = _cell_coordinates(torch.zeros(2, 5, 4, 8))
+
+def test_coordinate_maps_give_each_cell_centre_as_a_fraction_of_the_frame() -> None:
+    maps = cell_coordinates(torch.zeros(2, 5, 4, 8))
     assert maps.shape == (2, 2, 4, 8)
     torch.testing.assert_close(maps[1, 0, 3], (torch.arange(8) + 0.5) / 8)  # x along the width, every row
     torch.testing.assert_close(maps[0, 1, :, 5], (torch.arange(4) + 0.5) / 4)  # y down the height
@@ -354,7 +369,7 @@ def test_soft_argmax_gives_the_peak_cells_position_plus_its_offset_in_cells() ->
     maps[0, 1, 1, 0], maps[0, 2, 1, 0] = -0.5, 0.25  # its offsets there: half a cell left, a quarter down
     maps[0, 3, 0, 1] = 50.0  # joint 1: row 0, column 1, offset half a cell right: the frame's right edge
     maps[0, 4, 0, 1] = 0.5
-    net.regression_branch.maps = _FixedMaps(maps)
+    net.regression_branch.readout.maps = _FixedMaps(maps)
     with torch.no_grad():
         coords, _ = net.forward_regression(_inputs(64))
     torch.testing.assert_close(coords[:, 0], torch.tensor([[0.0, 0.875]] * 2))
@@ -367,7 +382,7 @@ def test_soft_argmax_s16_reads_a_grid_of_half_the_cell_width() -> None:
     maps = torch.zeros(1, NUM_JOINTS * 3, 4, 4)
     maps[0, 0, 3, 1] = 50.0  # joint 0: row 3, column 1, centre (0.375, 0.875)
     maps[0, 1, 3, 1] = 0.5  # half a cell right: an eighth of the frame
-    net.regression_branch.maps = _FixedMaps(maps)
+    net.regression_branch.readout.maps = _FixedMaps(maps)
     with torch.no_grad():
         coords, _ = net.forward_regression(_inputs(64))
     torch.testing.assert_close(coords[:, 0], torch.tensor([[0.5, 0.875]] * 2))
