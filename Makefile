@@ -19,8 +19,8 @@ setup: $(BIN)/python  ## create .venv and install pose_lab (editable) with its t
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -e '.[test,sweep]'
 
-train:  ## the shipped checkpoint's recipe: base model 4/3 wide, input 192, sigma 3, L1, 150 + 120 epochs (ARGS=...)
-	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train experiment=lsp192_sigma3_l1_150_wide_reg120 $(ARGS)
+train:  ## the shipped checkpoint's recipe: base model 4/3 wide, S/16 soft-argmax readout, 150 + 120 epochs (ARGS=...)
+	POSE_LAB_LSP_ROOT=$(LSP) $(BIN)/python -m pose_lab.train experiment=lsp192_sigma3_l1_150_wide_softargmax_s16 $(ARGS)
 
 INIT ?= checkpoints/base_lsp192_adamw_cosine.pt
 train-l1:  ## an earlier shipped recipe's step 2: the regression phase again with an L1 loss, from INIT

@@ -26,7 +26,7 @@ from pose_lab.phases import PARAMETER_GROUPS, valid_groups
 # The committed default model (README: Model card): what predict, evaluate and the exercise commands use when
 # ckpt is null.
 DEFAULT_CHECKPOINT = (Path(__file__).resolve().parents[1] / "checkpoints"
-                      / "base_lsp192_sigma3_l1_150_wide_reg120.pt")
+                      / "base_lsp192_sigma3_l1_150_wide_softargmax_s16.pt")
 
 
 def checkpoint_path(ckpt: str | Path | None) -> Path:
