@@ -255,7 +255,6 @@ class RegressionBranch(nn.Module):
         unknown = sorted(set(inputs) - set(REGRESSION_INPUTS))
         if unknown:
             raise ValueError(f"unknown regression_inputs {unknown}; valid inputs: {', '.join(REGRESSION_INPUTS)}")
-        self.num_joints = num_joints
         self.tap = tap
         self.inputs = tuple(dict.fromkeys(inputs))
         first = REGRESSION_TAPS[tap]
