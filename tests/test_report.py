@@ -612,7 +612,8 @@ def test_evaluations_table_gives_each_setting_and_its_difference_from_the_contro
             "| not recorded |") in markdown
     assert ("| `demo_dark` | `heatmap_refine=dark` | 58.4 (+0.0) | 70.3 (-0.1) | 59.4 (+0.0) | 71.3 (-0.1) "
             "| not recorded | not recorded | 20 |") in markdown
-    assert "`python -m pose_lab.evaluate ckpt=null flip_test=true`" in markdown
+    # The default checkpoint changes as better ones ship: the command names the one scored.
+    assert "`python -m pose_lab.evaluate ckpt=checkpoints/model.pt flip_test=true`" in markdown
     assert f"evaluations=[{control},{flip},{dark}]" in markdown  # the report's own command
     other = _write_evaluation(tmp_path / "evals" / "other", (50.0, 60.0), checkpoint="checkpoints/other.pt")
     with pytest.raises(PoseLabError, match="differs from the control .* in checkpoint"):
@@ -647,6 +648,7 @@ def test_evaluation_on_the_training_images_shows_the_fit(tmp_path: Path, sweep: 
     assert ("| `train` | `subset=train` (900 images) | 79.5 (+21.1) | 87.9 (+17.5) | 80.5 (+21.1) | 88.9 (+17.5) "
             "| 2.4 | 4.5 |") in markdown
     assert "`subset=train` scores the images" in markdown and "`flip_test=true` averages" not in markdown
+    assert "on the 1000 test images (other images where a row says so) of split" in markdown
     other_split = _write_evaluation(tmp_path / "evals" / "seed_split", (50.0, 60.0), split="seed")
     with pytest.raises(PoseLabError, match="differs from the control .* in split"):
         report(_cfg(tmp_path, sweep, None, f"evaluations=[{test},{other_split}]"))

@@ -47,12 +47,14 @@ def same_checkpoint(first: dict[str, Any], second: dict[str, Any]) -> bool:
     return bool(first[key] == second[key])
 
 
-def _evaluation_command(folder: Path) -> str:
-    """The evaluate command of a run folder, from Hydra's record of its overrides."""
+def _evaluation_command(folder: Path, checkpoint: str) -> str:
+    """The evaluate command of a run folder, from Hydra's record of its overrides, naming the checkpoint it scored:
+    `ckpt=null` (the default checkpoint) would rerun on whichever checkpoint is the default when it is read."""
     overrides = folder / ".hydra" / "overrides.yaml"
     if not overrides.is_file():
         return f"(run `{shown_path(folder)}`: its command was not recorded)"
-    words = ["python", "-m", "pose_lab.evaluate", *map(str, read_yaml(overrides, ListConfig))]
+    settings = [str(word) for word in read_yaml(overrides, ListConfig) if not str(word).startswith("ckpt=")]
+    words = ["python", "-m", "pose_lab.evaluate", f"ckpt={shown_path(Path(checkpoint))}", *settings]
     return f"`{shlex.join(words)}` (run `{shown_path(folder)}`)"
 
 
@@ -106,11 +108,13 @@ def evaluations_section(folders: list[Path], label: str | None = None) -> list[s
         "Inference-time settings: one change at a time"
     return ["", heading(title, label), "",
             f"`python -m pose_lab.evaluate` of `{shown_path(Path(control['checkpoint']))}` on the "
-            f"{control['num_images']} {control['subset']} images of split `{split_label(control['split'])}` "
+            f"{control['num_images']} {control['subset']} images{' (other images where a row says so)' if fit else ''} "
+            f"of split `{split_label(control['split'])}` "
             f"(all 14 joints, original pixels){', with the setting shown: ' if notes else ''}{'; '.join(notes)}. "
             "The same weights each time, so differences are the setting's alone; the first row is the control. "
             "`l/r inversions %`: the share of all joints that miss their own truth under PCKh@0.5 but would be "
             "correct on their mirror partner's (a left knee on the right knee): how much of the gap to 100 % "
             "left/right confusion is. `seconds`: the command's wall time, loading included.", "",
             *markdown_table(header, body),
-            "", "Evaluations:", "", *(f"- {_evaluation_command(folder)}" for folder, _ in found)]
+            "", "Evaluations:", "",
+            *(f"- {_evaluation_command(folder, metrics['checkpoint'])}" for folder, metrics in found)]
