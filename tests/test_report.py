@@ -19,6 +19,7 @@ from pose_lab.evaluation_record import INFERENCE_SETTINGS
 from pose_lab.paths import RUN_OVERRIDES
 from pose_lab.report import report
 from pose_lab.reporting.evaluations import ROW_SETTINGS, SETTING_NOTES
+from pose_lab.reporting.runs import Run, budget_line
 from pose_lab.reporting.variants import REPORT_TABLE1
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
@@ -715,3 +716,12 @@ def test_report_loads_without_lightning() -> None:
     probe = "import sys, pose_lab.report; print('lightning' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_budget_line_of_runs_from_different_checkpoints_names_none() -> None:
+    runs = [Run(folder=Path(name), variant="base", seed=1, split="standard", input_size=192, stages=("regression",),
+                settings={"phase.init_from": start, "phase.stages.regression.epochs": 40}, test=None,
+                epochs_run={"regression": 40})
+            for name, start in (("a", "checkpoints/one.pt"), ("b", "checkpoints/two.pt"))]
+    assert "regression 40 epochs; initialised from the checkpoint each run's command names." in budget_line(runs)
+    assert "regression 40 epochs; initialised from `checkpoints/one.pt`." in budget_line(runs[:1])

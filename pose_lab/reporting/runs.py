@@ -277,7 +277,9 @@ def budget_line(runs: list[Run]) -> str:
         without = f" ({len(having)} of {len(runs)} runs)" if len(having) < len(runs) else ""
         stages.append(f"{stage} {configured} epochs{without}{early}{schedule}{timed}")
     parts = ["; ".join(stages)]
-    if (start := shared("phase.init_from")) is not None:
+    if (start := shared("phase.init_from")) == "varies":
+        parts.append("initialised from the checkpoint each run's command names")
+    elif start is not None:
         parts.append(f"initialised from `{start}`")
     if (cap := shared("trainer.max_time")) is not None:
         parts.append(f"each stage capped at {cap} (trainer.max_time)")
