@@ -9,16 +9,17 @@ running one continues from its `last.ckpt`, under the config the run started wit
 from __future__ import annotations
 
 import json
-import time
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, Timer
 from omegaconf import DictConfig, OmegaConf
 
 from pose_lab.checkpoint import StoreConfig, checkpoint_config, load_weights
@@ -56,6 +57,20 @@ def _relocated(result: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
     return result
 
 
+def _holds_fit_clock(checkpoint: Path) -> bool:
+    """Whether the checkpoint a stage resumes from carries a Timer's state, i.e. the fit time of the processes
+    that wrote it."""
+    try:
+        state = torch.load(checkpoint, map_location="cpu", mmap=True, weights_only=False)
+    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
+        raise PoseLabError(
+            f"{checkpoint}: cannot be read to resume from ({error}); a kill while it was being written tears it. "
+            f"Copy {checkpoint.parent / 'best.ckpt'} over it to resume from the best epoch, or delete it to "
+            "restart this stage"
+        ) from error
+    return Timer().state_key in state.get("callbacks", {})
+
+
 def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.LightningDataModule,
               stage_dir: Path, init_from: str | None, init_groups: Sequence[str] | None = None) -> dict[str, Any]:
     """Fit one phase stage (or skip it if it already finished) and test its best checkpoint; a new stage starts
@@ -80,16 +95,21 @@ def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.Light
                               enable_version_counter=False)] if cfg.callbacks.model_checkpoint.get("save_last") else []
     others = [instantiate(c) for key, c in cfg.callbacks.items() if key != "model_checkpoint"]
     loggers = [instantiate(c, save_dir=str(stage_dir)) for c in (cfg.logger or {}).values()]
+    # Lightning's Timer keeps the elapsed fit time in every checkpoint, so a resumed stage's time counts each of
+    # its processes; it is also what enforces trainer.max_time, whose budget it takes over from the trainer.
+    max_time = cfg.trainer.get("max_time")
+    clock = Timer(duration=OmegaConf.to_container(max_time) if isinstance(max_time, DictConfig) else max_time)
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         max_epochs=stage.epochs,
-        callbacks=[TrainOnly(stage.train), checkpointing, *latest, StoreConfig(checkpoint_config(cfg)), *others],
+        max_time=None,
+        callbacks=[TrainOnly(stage.train), checkpointing, *latest, StoreConfig(checkpoint_config(cfg)), clock,
+                   *others],
         logger=loggers or False,
         default_root_dir=str(stage_dir),
     )
-    started = time.perf_counter()
+    clock_carried = not last_existed or _holds_fit_clock(last)
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last_existed else None)
-    fit_seconds = time.perf_counter() - started
     best = checkpointing.best_model_path or str(last)
     tested = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
     result = {
@@ -99,9 +119,13 @@ def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.Light
         "monitor": stage.monitor,
         "best_val": float(checkpointing.best_model_score) if checkpointing.best_model_score is not None else None,
         "best_checkpoint": best,
-        # Of this process's fit: a resumed stage's earlier processes are not counted.
-        "fit_seconds": round(fit_seconds, 1),
+        # Wall time, so it includes any time the process was stopped; the part of an epoch a kill interrupted is
+        # not counted, its rerun is.
+        "fit_seconds": round(clock.time_elapsed("train"), 1),
         "resumed": last_existed,
+        # False where the stage resumed from a checkpoint written before pose_lab kept the clock in it: then
+        # fit_seconds is the last process's alone.
+        "fit_seconds_whole": clock_carried,
         "test": {key: float(value) for key, value in tested.items()},
     }
     write_json(done, result)

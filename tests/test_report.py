@@ -558,15 +558,20 @@ def test_a_labelled_merge_keeps_the_benchmark_sections_beside_the_old_ones(
     assert "| 3 ✓ |" in old and "| 2 ✗ |" in new
 
 
-def test_budget_line_times_only_stages_fitted_in_one_process(tmp_path: Path) -> None:
+def test_budget_line_times_only_stages_whose_clock_covers_every_process(tmp_path: Path) -> None:
+    """A stage resumed from a checkpoint that kept the fit clock is timed whole; one resumed from an older
+    checkpoint (no `fit_seconds_whole`, or False) timed only its last process and is left out."""
     sweep = tmp_path / "timed"
-    for seed, seconds, resumed in ((0, 600.0, False), (1, 900.0, False), (2, 60.0, True)):
+    for seed, seconds, resumed, whole in ((0, 600.0, False, None), (1, 900.0, False, None), (2, 60.0, True, None),
+                                          (3, 1200.0, True, True), (4, 120.0, True, False)):
         folder = _write_run(sweep, f"run{seed}", "base", seed, (0.4, 0.5, 0.4))
         metrics = json.loads((folder / "metrics.json").read_text())
         metrics["stages"]["pretrain"].update(fit_seconds=seconds, resumed=resumed)
+        if whole is not None:
+            metrics["stages"]["pretrain"]["fit_seconds_whole"] = whole
         (folder / "metrics.json").write_text(json.dumps(metrics))
     markdown = Path(report(_cfg(tmp_path, sweep, None))["output"]).read_text()
-    assert "pretrain 60 epochs, 10–15 min to fit (2 of 3 runs timed); regression 40 epochs." in markdown
+    assert "pretrain 60 epochs, 10–20 min to fit (3 of 5 runs timed); regression 40 epochs." in markdown
 
 
 def test_merge_of_a_benchmark_alone_needs_no_sweep_nor_bench(tmp_path: Path, sweep: Path, bench_json: Path) -> None:

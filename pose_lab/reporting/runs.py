@@ -110,9 +110,10 @@ def load_run(folder: Path) -> Run:
     records = (metrics or {}).get("stages") or {}
     epochs_run = {name: int(stage["epochs"]) for name, stage in records.items()
                   if isinstance(stage, dict) and isinstance(stage.get("epochs"), int)}
-    # A resumed stage recorded only its last process's fit: not the stage's wall time.
+    # A stage resumed before pose_lab kept the fit clock in its checkpoints recorded its last process's fit alone.
     fit_seconds = {name: float(stage["fit_seconds"]) for name, stage in records.items()
-                   if isinstance(stage, dict) and "fit_seconds" in stage and not stage.get("resumed")}
+                   if isinstance(stage, dict) and "fit_seconds" in stage
+                   and stage.get("fit_seconds_whole", not stage.get("resumed"))}
     return Run(folder, str(variant), int(config.seed), split_label(split), int(data.input_size), stages,
                completed_settings(written_settings(config)), test, epochs_run, fit_seconds)
 
