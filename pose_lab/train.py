@@ -23,6 +23,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, Timer
 from omegaconf import DictConfig, OmegaConf
 
 from pose_lab.checkpoint import StoreConfig, checkpoint_config, load_weights
+from pose_lab.data.splits import split_subsets
 from pose_lab.errors import PoseLabError, exit_on_user_error
 from pose_lab.jsonfile import write_json
 from pose_lab.paths import RUN_CONFIG, RUN_OVERRIDES
@@ -86,8 +87,11 @@ def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.Light
     last_existed = last.is_file()
     if init_from and not last_existed:
         load_weights(module, init_from, init_groups)
+    # Without a val subset nothing is selected: the "best" checkpoint is the final epoch's.
+    validated = "val" in split_subsets(cfg.data.split)
     checkpointing: ModelCheckpoint = instantiate(
-        cfg.callbacks.model_checkpoint, dirpath=str(last.parent), monitor=stage.monitor, save_last=False
+        cfg.callbacks.model_checkpoint, dirpath=str(last.parent), monitor=stage.monitor if validated else None,
+        save_last=False
     )
     # Lightning's save_last copies a checkpoint only when the best one is saved: a run stopped after epochs without
     # a new best would resume from that older epoch. This one writes last.ckpt after every epoch.
@@ -103,6 +107,7 @@ def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.Light
         cfg.trainer,
         max_epochs=stage.epochs,
         max_time=None,
+        **({} if validated else {"limit_val_batches": 0}),
         callbacks=[TrainOnly(stage.train), checkpointing, *latest, StoreConfig(checkpoint_config(cfg)), clock,
                    *others],
         logger=loggers or False,

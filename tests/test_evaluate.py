@@ -12,6 +12,7 @@ from omegaconf import open_dict
 
 from pose_lab.checkpoint import (DEFAULT_CHECKPOINT, CheckpointError, checkpoint_fingerprint, checkpoint_path,
                                  load_module, load_weights, slim)
+from pose_lab.data.errors import LSPDataError
 from pose_lab.evaluate import evaluate, heatmap_levels
 from pose_lab.metrics import inversion_hits, pck
 
@@ -146,3 +147,10 @@ def test_no_ckpt_means_the_shipped_checkpoint(tiny_lsp_root, tmp_path) -> None:
     assert written["checkpoint"] == str(DEFAULT_CHECKPOINT) and written["num_images"] == 4
     assert written["checkpoint_sha256"] == checkpoint_fingerprint(DEFAULT_CHECKPOINT)
     assert cfg.ckpt is None  # the caller's config is left as given
+
+
+def test_a_subset_the_split_lacks_is_named_with_the_subsets_it_has(trained, tiny_lsp_root, tmp_path) -> None:
+    cfg = _eval_cfg(trained["best_checkpoint"], tiny_lsp_root, tmp_path / "eval", "{train: [1, 12], test: [13, 16]}")
+    cfg.subset = "val"
+    with pytest.raises(LSPDataError, match="has no val subset; its subsets are: train, test"):
+        evaluate(cfg)

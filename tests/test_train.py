@@ -131,6 +131,22 @@ def test_a_torn_last_checkpoint_is_named_with_the_ways_on(train_cfg, tmp_path: P
         train(_resumed(train_cfg, run))
 
 
+def test_a_split_without_val_trains_without_selection_and_keeps_the_final_epoch(train_cfg) -> None:
+    cfg = train_cfg("phase=both", "phase.stages.pretrain.epochs=2", "phase.stages.regression.epochs=2",
+                    "trainer.max_steps=-1")
+    cfg.data.split = {"train": [1, 12], "test": [13, 16]}
+    summary = train(cfg)
+    run = Path(cfg.paths.output_dir)
+    for stage in ("pretrain", "regression"):
+        record = summary["stages"][stage]
+        assert record["best_val"] is None and record["epochs"] == 2
+        assert torch.load(record["best_checkpoint"], weights_only=False)["epoch"] == 1
+        assert sorted(p.name for p in (run / stage / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+        with (run / stage / "logs/version_0/metrics.csv").open() as log:
+            assert not any(key.startswith("val/") for key in next(csv.reader(log)))
+    assert 0.0 <= summary["test"]["test/pckh@0.5_regression"] <= 1.0
+
+
 def test_max_time_still_stops_a_stage(train_cfg) -> None:
     """The stage's fit clock takes trainer.max_time over from the trainer: a stage over its budget stops."""
     cfg = train_cfg("phase=pretrain", "phase.stages.pretrain.epochs=500", "trainer.max_steps=-1",

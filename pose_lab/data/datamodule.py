@@ -13,7 +13,8 @@ from pose_lab.codecs.heatmap import GaussianHeatmap
 from pose_lab.codecs.regression import RegressionLabel
 from pose_lab.data.dataset import IMAGENET_MEAN, IMAGENET_STD, LSPPoseDataset
 from pose_lab.data.lsp import load_lsp
-from pose_lab.data.splits import split_numbers
+from pose_lab.data.errors import LSPDataError
+from pose_lab.data.splits import split_numbers, split_subsets
 from pose_lab.data.transforms import PoseAugment
 
 SUBSETS = ("train", "val", "test")
@@ -58,7 +59,7 @@ class LSPDataModule(L.LightningDataModule):
         if self.datasets:  # decoded once per process, reused by every stage of a two-phase run
             return
         annotations, images = load_lsp(self.root, convention=self.convention)
-        for subset in SUBSETS:
+        for subset in (subset for subset in SUBSETS if subset in split_subsets(self.split)):
             numbers = split_numbers(self.split, subset, num_images=len(annotations))
             rows = np.asarray(numbers) - 1
             self.datasets[subset] = LSPPoseDataset(
@@ -76,6 +77,9 @@ class LSPDataModule(L.LightningDataModule):
     def dataloader(self, subset: str, shuffle: bool = False) -> DataLoader:
         if subset not in SUBSETS:
             raise ValueError(f"unknown subset {subset!r}; choose one of {SUBSETS}")
+        if subset not in self.datasets:
+            raise LSPDataError(f"split {self.split!r} has no {subset} subset; its subsets are: "
+                               f"{', '.join(self.datasets)}")
         dataset = self.datasets[subset]
         batch_size = self.batch_size if shuffle else self.eval_batch_size
         return DataLoader(

@@ -2,6 +2,9 @@
 
 - `standard`: the literature's protocol, images 1001–2000 as the test set; the first 1000 (LSP's training
   half) are cut into train 1–900 and val 901–1000, so model selection never sees test images.
+- `standard_trainval`: the same test set, trained on all of LSP's training half (1–1000), as the literature
+  trains; with no val subset there is no model selection, so a stage's checkpoint is its final epoch. For a
+  recipe already chosen on `standard`.
 - `seed`: the report's 60/20/20 split in index order (train 1–1200, val 1201–1600, test 1601–2000).
 
 A split may also be given as a mapping subset → (first, last), which is how tests run on a tiny fixture.
@@ -17,6 +20,7 @@ from pose_lab.data.errors import LSPDataError
 
 SPLIT_PROTOCOLS: dict[str, dict[str, tuple[int, int]]] = {
     "standard": {"train": (1, 900), "val": (901, 1000), "test": (1001, 2000)},
+    "standard_trainval": {"train": (1, 1000), "test": (1001, 2000)},
     "seed": {"train": (1, 1200), "val": (1201, 1600), "test": (1601, 2000)},
 }
 
@@ -47,6 +51,11 @@ def _ranges(split: str | Mapping[str, Sequence[int]]) -> tuple[str, dict[str, tu
         if first_b <= last_a:
             raise LSPDataError(f"{name}: subsets {name_a!r} and {name_b!r} overlap; each image may be in one subset")
     return name, ranges
+
+
+def split_subsets(split: str | Mapping[str, Sequence[int]]) -> tuple[str, ...]:
+    """The subsets `split` defines (a split without `val` trains without validation)."""
+    return tuple(_ranges(split)[1])
 
 
 def split_numbers(split: str | Mapping[str, Sequence[int]], subset: str, num_images: int) -> np.ndarray:

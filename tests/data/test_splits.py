@@ -7,7 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from pose_lab.data.errors import LSPDataError
-from pose_lab.data.splits import SPLIT_PROTOCOLS, split_numbers
+from pose_lab.data.splits import SPLIT_PROTOCOLS, split_numbers, split_subsets
 
 TINY = {"train": [1, 8], "val": [9, 12], "test": [13, 16]}
 
@@ -22,15 +22,24 @@ def test_protocols_partition_lsp(protocol: str, sizes: tuple[int, int, int], tes
     assert parts[2][0] == test_first and parts[0].dtype == np.int64
 
 
+def test_trainval_protocol_trains_on_the_standard_train_and_val_and_tests_the_same() -> None:
+    np.testing.assert_array_equal(split_numbers("standard_trainval", "train", 2000), np.arange(1, 1001))
+    np.testing.assert_array_equal(split_numbers("standard_trainval", "test", 2000), split_numbers("standard", "test",
+                                                                                                2000))
+    assert split_subsets("standard_trainval") == ("train", "test")
+    with pytest.raises(LSPDataError, match="no subset 'val'"):
+        split_numbers("standard_trainval", "val", 2000)
+
+
 def test_custom_mapping_and_dictconfig() -> None:
     np.testing.assert_array_equal(split_numbers(TINY, "val", 16), [9, 10, 11, 12])
     np.testing.assert_array_equal(split_numbers(OmegaConf.create(TINY), "test", 16), np.arange(13, 17))
 
 
 def test_unknown_protocol_lists_known_ones() -> None:
-    with pytest.raises(LSPDataError, match="unknown split protocol 'paper'.*standard, seed"):
+    with pytest.raises(LSPDataError, match="unknown split protocol 'paper'.*standard, standard_trainval, seed"):
         split_numbers("paper", "train", 2000)
-    assert set(SPLIT_PROTOCOLS) == {"standard", "seed"}
+    assert set(SPLIT_PROTOCOLS) == {"standard", "standard_trainval", "seed"}
 
 
 def test_unknown_subset_lists_subsets() -> None:
