@@ -29,6 +29,9 @@ from pose_lab.jsonfile import write_json
 from pose_lab.paths import RUN_CONFIG, RUN_OVERRIDES
 from pose_lab.phases import TrainOnly
 
+# Within a stage's folder: the checkpoint written after every epoch, which a resume continues from.
+LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+
 
 def _run_config(cfg: DictConfig, run_dir: Path) -> DictConfig:
     """The config this run started with (kept in the run folder, with its overrides), so a resume cannot silently
@@ -72,21 +75,10 @@ def _holds_fit_clock(checkpoint: Path) -> bool:
     return Timer().state_key in state.get("callbacks", {})
 
 
-def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.LightningDataModule,
-              stage_dir: Path, init_from: str | None, init_groups: Sequence[str] | None = None) -> dict[str, Any]:
-    """Fit one phase stage (or skip it if it already finished) and test its best checkpoint; a new stage starts
-    from the `init_groups` of `init_from` (all of it where None)."""
-    done = stage_dir / "metrics.json"
-    if done.is_file():
-        return _relocated(json.loads(done.read_text()), stage_dir)
-    L.seed_everything(cfg.seed, workers=True)
-    optimizer = cfg.model.optimizer if stage.get("lr") is None else OmegaConf.merge(cfg.model.optimizer,
-                                                                                     {"lr": stage.lr})
-    module = instantiate(cfg.model, scheduler=stage.get("scheduler"), optimizer=optimizer)
-    last = stage_dir / "checkpoints" / "last.ckpt"
-    last_existed = last.is_file()
-    if init_from and not last_existed:
-        load_weights(module, init_from, init_groups)
+def _stage_trainer(cfg: DictConfig, stage: DictConfig, stage_dir: Path) -> tuple[L.Trainer, ModelCheckpoint, Timer]:
+    """The stage's trainer, with the callbacks whose state the stage's record reads: the best-checkpoint one and
+    the fit clock."""
+    last = stage_dir / LAST_CHECKPOINT
     # Without a val subset nothing is selected: the "best" checkpoint is the final epoch's.
     validated = "val" in split_subsets(cfg.data.split)
     checkpointing: ModelCheckpoint = instantiate(
@@ -113,6 +105,25 @@ def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.Light
         logger=loggers or False,
         default_root_dir=str(stage_dir),
     )
+    return trainer, checkpointing, clock
+
+
+def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.LightningDataModule,
+              stage_dir: Path, init_from: str | None, init_groups: Sequence[str] | None = None) -> dict[str, Any]:
+    """Fit one phase stage (or skip it if it already finished) and test its best checkpoint; a new stage starts
+    from the `init_groups` of `init_from` (all of it where None)."""
+    done = stage_dir / "metrics.json"
+    if done.is_file():
+        return _relocated(json.loads(done.read_text()), stage_dir)
+    L.seed_everything(cfg.seed, workers=True)
+    optimizer = cfg.model.optimizer if stage.get("lr") is None else OmegaConf.merge(cfg.model.optimizer,
+                                                                                     {"lr": stage.lr})
+    module = instantiate(cfg.model, scheduler=stage.get("scheduler"), optimizer=optimizer)
+    last = stage_dir / LAST_CHECKPOINT
+    last_existed = last.is_file()
+    if init_from and not last_existed:
+        load_weights(module, init_from, init_groups)
+    trainer, checkpointing, clock = _stage_trainer(cfg, stage, stage_dir)
     clock_carried = not last_existed or _holds_fit_clock(last)
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last_existed else None)
     best = checkpointing.best_model_path or str(last)
