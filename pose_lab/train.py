@@ -126,6 +126,8 @@ def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.Light
     trainer, checkpointing, clock = _stage_trainer(cfg, stage, stage_dir)
     clock_carried = not last_existed or _holds_fit_clock(last)
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last_existed else None)
+    # Read before testing: restoring the best checkpoint to test it restores that epoch's clock as well.
+    fit_seconds = clock.time_elapsed("train")
     best = checkpointing.best_model_path or str(last)
     tested = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
     result = {
@@ -137,7 +139,7 @@ def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.Light
         "best_checkpoint": best,
         # Wall time, so it includes any time the process was stopped; the part of an epoch a kill interrupted is
         # not counted, its rerun is.
-        "fit_seconds": round(clock.time_elapsed("train"), 1),
+        "fit_seconds": round(fit_seconds, 1),
         "resumed": last_existed,
         # False where the stage resumed from a checkpoint written before pose_lab kept the clock in it: then
         # fit_seconds is the last process's alone.

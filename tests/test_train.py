@@ -147,6 +147,19 @@ def test_a_split_without_val_trains_without_selection_and_keeps_the_final_epoch(
     assert 0.0 <= summary["test"]["test/pckh@0.5_regression"] <= 1.0
 
 
+def test_a_stage_records_its_own_fit_time(train_cfg, tmp_path: Path) -> None:
+    """No more than the stage's wall time: testing the best checkpoint (here the final epoch's, monitoring the epoch
+    for its maximum) must not add the clock it carries to the clock of the fit."""
+    marker = tmp_path / "marker.txt"
+    marker.write_text("")
+    cfg = train_cfg("phase=pretrain", "phase.stages.pretrain.epochs=3", "trainer.max_steps=-1",
+                    "phase.stages.pretrain.monitor=epoch", "+callbacks.slow._target_=test_train.CrashOnce",
+                    "+callbacks.slow.epoch=99", f"+callbacks.slow.marker={marker}", "+callbacks.slow.pause=1.5")
+    started = time.monotonic()
+    record = train(cfg)["stages"]["pretrain"]
+    assert 1.5 <= record["fit_seconds"] <= time.monotonic() - started
+
+
 def test_max_time_still_stops_a_stage(train_cfg) -> None:
     """The stage's fit clock takes trainer.max_time over from the trainer: a stage over its budget stops."""
     cfg = train_cfg("phase=pretrain", "phase.stages.pretrain.epochs=500", "trainer.max_steps=-1",
