@@ -123,6 +123,16 @@ def test_resume_after_a_kill_continues_from_last_checkpoint(train_cfg, tmp_path:
     assert train(resumed)["test"] == summary["test"]
 
 
+def test_a_resume_from_a_checkpoint_without_the_clock_says_its_time_is_partial(train_cfg, tmp_path: Path) -> None:
+    run = _killed_run(train_cfg, tmp_path / "marker.txt")
+    last = run / "pretrain/checkpoints/last.ckpt"
+    written_before_the_clock = torch.load(last, weights_only=False)
+    del written_before_the_clock["callbacks"]["Timer"]
+    torch.save(written_before_the_clock, last)
+    record = train(_resumed(train_cfg, run))["stages"]["pretrain"]
+    assert record["resumed"] is True and record["fit_seconds_whole"] is False
+
+
 def test_a_torn_last_checkpoint_is_named_with_the_ways_on(train_cfg, tmp_path: Path) -> None:
     run = _killed_run(train_cfg, tmp_path / "marker.txt")
     last = run / "pretrain/checkpoints/last.ckpt"
