@@ -126,10 +126,12 @@ def run_stage(cfg: DictConfig, name: str, stage: DictConfig, datamodule: L.Light
     trainer, checkpointing, clock = _stage_trainer(cfg, stage, stage_dir)
     clock_carried = not last_existed or _holds_fit_clock(last)
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last_existed else None)
-    # Read before testing: restoring the best checkpoint to test it restores that epoch's clock as well.
     fit_seconds = clock.time_elapsed("train")
     best = checkpointing.best_model_path or str(last)
-    tested = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
+    # The best checkpoint's weights as the file holds them: testing it through `ckpt_path` would restore every
+    # callback's state from it too (a weight average would put back the raw weights, the clock that epoch's time).
+    module.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["state_dict"])
+    tested = trainer.test(module, datamodule=datamodule, verbose=False)[0]
     result = {
         "stage": name,
         "trained": list(stage.train),

@@ -44,6 +44,16 @@ class CrashOnce(L.Callback):
             raise RuntimeError("simulated kill")
 
 
+class WeightProbe(L.Callback):
+    """Writes the sum of the network's weights as the test loop starts to `marker`."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = Path(marker)
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.marker.write_text(str(sum(p.double().sum().item() for p in pl_module.net.parameters())))
+
+
 def test_a_seed_reproduces_its_run(train_cfg, tmp_path: Path) -> None:
     """Augmentation included: the same seed trains the same weights, another seed others."""
     weights = []
@@ -168,6 +178,26 @@ def test_a_stage_records_its_own_fit_time(train_cfg, tmp_path: Path) -> None:
     started = time.monotonic()
     record = train(cfg)["stages"]["pretrain"]
     assert 1.5 <= record["fit_seconds"] <= time.monotonic() - started
+
+
+def test_weight_averaging_is_what_the_checkpoint_holds_and_the_test_scores(train_cfg, tmp_path: Path) -> None:
+    marker = tmp_path / "tested_weights.txt"
+    cfg = train_cfg("phase=pretrain", "phase.stages.pretrain.epochs=3", "trainer.max_steps=-1", "callbacks=ema",
+                    "callbacks.ema.decay=0.5", "+callbacks.probe._target_=test_train.WeightProbe",
+                    f"+callbacks.probe.marker={marker}")
+    best = torch.load(train(cfg)["best_checkpoint"], weights_only=False)
+    averaged, raw = best["state_dict"], best["current_model_state"]
+    weights = [key for key in averaged if key.startswith("net.") and "running_" not in key and
+               "num_batches" not in key]
+    assert not all(torch.equal(averaged[key], raw[key]) for key in weights)
+    assert float(marker.read_text()) == pytest.approx(sum(averaged[key].double().sum().item() for key in weights))
+
+
+def test_a_run_with_weight_averaging_resumes_with_its_average(train_cfg, tmp_path: Path) -> None:
+    run = _killed_run(train_cfg, tmp_path / "marker.txt", "callbacks=ema")
+    record = train(_resumed(train_cfg, run))["stages"]["pretrain"]
+    assert record["epochs"] == 3 and record["resumed"] is True
+    assert "current_model_state" in torch.load(record["best_checkpoint"], weights_only=False)
 
 
 def test_max_time_still_stops_a_stage(train_cfg) -> None:
