@@ -14,6 +14,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
+from readouts import SHIPPED_READOUT, shipped_readout_by_default
 from torch import Tensor, nn
 
 import pose_lab.export as export_module
@@ -93,7 +94,12 @@ def test_every_variant_exports_and_matches_pytorch(model: str, path: str, tmp_pa
     assert max(worst.values()) <= TOLERANCE, f"{model}/{path}: ONNX Runtime vs PyTorch max abs diff {worst}"
 
 
-@pytest.mark.parametrize("readout", sorted(SOFT_ARGMAX_STAGES))
+def test_the_default_test_run_covers_the_shipped_checkpoints_readout() -> None:
+    assert torch.load(DEFAULT_CHECKPOINT, weights_only=False)["pose_lab"]["config"]["model"]["net"][
+        "regression_readout"] == SHIPPED_READOUT
+
+
+@pytest.mark.parametrize("readout", shipped_readout_by_default(sorted(SOFT_ARGMAX_STAGES)))
 def test_soft_argmax_readouts_export_and_match_pytorch(readout: str, tmp_path: Path) -> None:
     net = _varied(BlazePoseNet(input_size=SIZE, regression_readout=readout)).eval()
     file = tmp_path / f"{readout}.onnx"

@@ -11,6 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
+from readouts import shipped_readout_by_default
 
 from pose_lab.checkpoint import load_module
 from pose_lab.data.lsp import load_lsp
@@ -113,7 +114,7 @@ def test_every_float_module_belongs_to_a_regression_readout() -> None:
     assert set(quantize.FLOAT_MODULES) <= names
 
 
-@pytest.mark.parametrize("readout", REGRESSION_READOUTS)
+@pytest.mark.parametrize("readout", shipped_readout_by_default(REGRESSION_READOUTS))
 def test_the_float_modules_stay_in_float(readout: str, tmp_path: Path) -> None:
     net = BlazePoseNet(input_size=64, regression_readout=readout).eval()
     fp32 = tmp_path / "regression.onnx"
