@@ -18,13 +18,12 @@ from pose_lab.train import train
 
 
 class CrashOnce(L.Callback):
-    """Simulates a kill at the start of `epoch` the first time, the first epoch before it `pause` seconds slower;
-    records the epoch and the time each fit starts from and the time each fit ends."""
+    """Simulates a kill at the start of `epoch` the first time; records the epoch and the time each fit starts from
+    and the time each fit ends."""
 
-    def __init__(self, epoch: int, marker: str, pause: float = 0.0) -> None:
+    def __init__(self, epoch: int, marker: str) -> None:
         self.epoch = epoch
         self.marker = Path(marker)
-        self.pause = pause
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         with self.marker.open("a") as log:
@@ -34,14 +33,21 @@ class CrashOnce(L.Callback):
         with self.marker.open("a") as log:
             log.write(f"end {time.monotonic()}\n")
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.current_epoch == 0 and "crash" not in self.marker.read_text():
-            time.sleep(self.pause)
-
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.current_epoch == self.epoch and "crash" not in self.marker.read_text():
             self.marker.write_text(self.marker.read_text() + "crash\n")
             raise RuntimeError("simulated kill")
+
+
+class SlowFirstEpoch(L.Callback):
+    """Makes epoch 0 `pause` seconds slower (a resumed fit starts after it)."""
+
+    def __init__(self, pause: float) -> None:
+        self.pause = pause
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch == 0:
+            time.sleep(self.pause)
 
 
 class WeightProbe(L.Callback):
@@ -107,7 +113,8 @@ def _resumed(train_cfg, run: Path) -> DictConfig:
 
 def test_resume_after_a_kill_continues_from_last_checkpoint(train_cfg, tmp_path: Path) -> None:
     marker = tmp_path / "marker.txt"
-    run = _killed_run(train_cfg, marker, "+callbacks.crash.pause=1.0")
+    run = _killed_run(train_cfg, marker, "+callbacks.slow._target_=test_train.SlowFirstEpoch",
+                      "+callbacks.slow.pause=1.0")
     assert (run / "pretrain/checkpoints/last.ckpt").is_file()
     assert not (run / "pretrain/metrics.json").exists()
     started_with = OmegaConf.to_container(OmegaConf.load(run / RUN_OVERRIDES))
@@ -167,14 +174,12 @@ def test_a_split_without_val_trains_without_selection_and_keeps_the_final_epoch(
     assert 0.0 <= summary["test"]["test/pckh@0.5_regression"] <= 1.0
 
 
-def test_a_stage_records_its_own_fit_time(train_cfg, tmp_path: Path) -> None:
+def test_a_stage_records_its_own_fit_time(train_cfg) -> None:
     """No more than the stage's wall time: testing the best checkpoint (here the final epoch's, monitoring the epoch
     for its maximum) must not add the clock it carries to the clock of the fit."""
-    marker = tmp_path / "marker.txt"
-    marker.write_text("")
     cfg = train_cfg("phase=pretrain", "phase.stages.pretrain.epochs=3", "trainer.max_steps=-1",
-                    "phase.stages.pretrain.monitor=epoch", "+callbacks.slow._target_=test_train.CrashOnce",
-                    "+callbacks.slow.epoch=99", f"+callbacks.slow.marker={marker}", "+callbacks.slow.pause=1.5")
+                    "phase.stages.pretrain.monitor=epoch", "+callbacks.slow._target_=test_train.SlowFirstEpoch",
+                    "+callbacks.slow.pause=1.5")
     started = time.monotonic()
     record = train(cfg)["stages"]["pretrain"]
     assert 1.5 <= record["fit_seconds"] <= time.monotonic() - started

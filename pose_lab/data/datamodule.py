@@ -59,7 +59,8 @@ class LSPDataModule(L.LightningDataModule):
         if self.datasets:  # decoded once per process, reused by every stage of a two-phase run
             return
         annotations, images = load_lsp(self.root, convention=self.convention)
-        for subset in (subset for subset in SUBSETS if subset in split_subsets(self.split)):
+        defined = split_subsets(self.split)
+        for subset in [subset for subset in SUBSETS if subset in defined]:
             numbers = split_numbers(self.split, subset, num_images=len(annotations))
             rows = np.asarray(numbers) - 1
             self.datasets[subset] = LSPPoseDataset(
