@@ -4,6 +4,10 @@ checkpoint (ONNX Runtime, as by default). Skipped when the clips are absent.
 The hand counts come from conf/exercise_bench.yaml (copied from the clips' README). The plumbing must hold on
 real footage, every clip but the known miscounts is counted exactly, each rep at a noted turning point, and
 every clip within a rep on any CPU.
+
+Slow: analysing the four clips took 33-51 s in the default runs measured, more than the default run can spare on
+a 2-core CPU; `make test-full` runs them, and `make exercise-bench` measures the same counts against the hand
+counts.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from pose_lab.exercise.run import analyse_video
 
 BENCH = OmegaConf.load(Path(__file__).resolve().parents[2] / "conf" / "exercise_bench.yaml")
 CLIPS = BENCH.clips
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
