@@ -1,9 +1,8 @@
 """runtime: the torch backend compiled with torch.compile answers as the eager one.
 
-Slow: inductor compiles C++ kernels for the whole path, 75 s in a default run here beside a training run,
-with the cold cache CI starts with.
-The default run still traces the compiled path (test_bench.py, compile_backend=eager); the shipped inference
-path is ONNX Runtime, not torch.compile."""
+Slow: inductor compiles C++ kernels for the whole path from a cold cache, as on CI (75 s in one default run
+beside a training run). The default run still traces the compiled path (test_bench.py, compile_backend=eager);
+the shipped inference path is ONNX Runtime, not torch.compile."""
 
 from __future__ import annotations
 
